@@ -1,0 +1,35 @@
+"""Errors that are expected in normal operation and reported to the user without a traceback."""
+
+from __future__ import annotations
+
+
+class RankctError(Exception):
+    """An expected failure: bad input, a failed gate, a missing service.
+
+    The message says what failed and what to do about it; the CLI prints it and exits with
+    ``exit_code`` instead of showing a traceback.
+    """
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+    def __str__(self) -> str:
+        base = super().__str__()
+        return f"{base}\n  -> {self.hint}" if self.hint else base
+
+
+class DataContractError(RankctError):
+    """Raw data does not satisfy the contract (missing partition, unreadable file, bad schema)."""
+
+
+class DataGateFailed(RankctError):
+    """The data gate ran and at least one check failed."""
+
+    exit_code = 3
+
+
+class ConfigError(RankctError):
+    """The configuration file or an environment override is invalid."""
