@@ -1,0 +1,1 @@
+"""Evidently reports that analysts read without code: HTML for people, JSON for machines."""

@@ -1,0 +1,33 @@
+"""Run an Evidently report and publish its HTML and JSON atomically."""
+
+from __future__ import annotations
+
+import uuid
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+
+def save_report(metrics: list[Any], current: pd.DataFrame, reference: pd.DataFrame | None,
+                out_dir: Path | str, name: str, data_definition: Any = None) -> tuple[Path, Path]:
+    """Run an Evidently report of ``metrics`` and write ``<name>.html`` and ``<name>.json``."""
+    from evidently import Dataset, Report
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        current_ds = Dataset.from_pandas(current, data_definition=data_definition)
+        reference_ds = (Dataset.from_pandas(reference, data_definition=data_definition)
+                        if reference is not None else None)
+        snapshot = Report(metrics).run(current_data=current_ds, reference_data=reference_ds)
+    paths = []
+    for suffix, save in (("html", snapshot.save_html), ("json", snapshot.save_json)):
+        final = out_dir / f"{name}.{suffix}"
+        tmp = out_dir / f".tmp-{name}-{uuid.uuid4().hex[:8]}.{suffix}"
+        save(str(tmp))
+        tmp.replace(final)
+        paths.append(final)
+    return paths[0], paths[1]
