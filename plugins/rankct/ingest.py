@@ -38,7 +38,7 @@ class TableMapping(BaseModel):
     values: dict[str, dict[str, str]] = Field(default_factory=dict,
                                               description="column: {source value: contract value}")
     timestamp_format: dict[str, str] = Field(default_factory=dict,
-                                             description="column: pattern | epoch_s | epoch_ms")
+                                             description="column: pattern | epoch_s | epoch_ms | epoch_us")
     defaults: dict[str, Any] = Field(default_factory=dict)
     csv_delimiter: str = ","
 
@@ -105,12 +105,14 @@ def _timestamp(col: Column, fmt: str | None, timezone: str) -> Column:
         ts = F.timestamp_seconds(col.cast("double"))
     elif fmt == "epoch_ms":
         ts = F.timestamp_millis(col.cast("long"))
+    elif fmt == "epoch_us":
+        ts = F.timestamp_micros(col.cast("long"))
     elif fmt:
         ts = F.to_timestamp(col.cast("string"), fmt)
     else:
         ts = col.cast("timestamp")
     # Epochs are absolute; text without a zone is read in the export's zone.
-    return ts if fmt in ("epoch_s", "epoch_ms") or timezone == "UTC" else F.to_utc_timestamp(ts, timezone)
+    return ts if fmt in ("epoch_s", "epoch_ms", "epoch_us") or timezone == "UTC" else F.to_utc_timestamp(ts, timezone)
 
 
 def to_contract(df: DataFrame, table: str, spec: TableMapping, timezone: str,

@@ -1,0 +1,54 @@
+"""Shared fixtures: one SparkSession per test session, small simulated marketplaces."""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from rankct.config import RankctConfig, SparkConfig, load_config
+
+START = date(2026, 11, 1)
+
+
+@pytest.fixture(scope="session")
+def config(tmp_path_factory: pytest.TempPathFactory) -> RankctConfig:
+    """The local profile with its state in a temporary RANKCT_HOME."""
+    home = tmp_path_factory.mktemp("rankct_home")
+    cfg = load_config("local", environ={"RANKCT_HOME": str(home)})
+    # Tests run on 2 cores: a few shuffle partitions are faster than the default.
+    cfg.spark = SparkConfig(master="local[2]", driver_memory="2g", shuffle_partitions=4)
+    return cfg
+
+
+@pytest.fixture(scope="session")
+def spark(config: RankctConfig):
+    """The single SparkSession of the test run (starting a JVM costs seconds)."""
+    from rankct.spark import get_spark
+
+    os.environ.setdefault("RANKCT_SPARK_TMP", str(config.home / "spark-tmp"))
+    session = get_spark(config.spark, app_name="rankct-tests")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def tiny_market(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Five clean days of a tiny marketplace (about 5k impressions a day)."""
+    from rankct.simulate import simulate
+
+    root = tmp_path_factory.mktemp("tiny_market")
+    simulate(root, days=5, scale="tiny", seed=11, start=START)
+    return root
+
+
+@pytest.fixture(scope="session")
+def small_market(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three clean days at the small (test) scale, about 50k impressions a day."""
+    from rankct.simulate import simulate
+
+    root = tmp_path_factory.mktemp("small_market")
+    simulate(root, days=3, scale="small", seed=5, start=START)
+    return root
