@@ -69,3 +69,24 @@ def write_text_atomic(path: Path | str, text: str) -> Path:
 def write_json_atomic(path: Path | str, payload: Any) -> Path:
     """Write ``payload`` as indented JSON, atomically."""
     return write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def publish_dataframe(df, target: Path | str, sort_by: list[str] | None = None) -> Path:
+    """Write a Spark DataFrame as one complete partition folder, replacing ``target`` atomically.
+
+    One sorted file per partition: feature partitions are small, and a fixed order makes a re-run
+    write the same rows in the same order.
+    """
+    target = Path(target)
+    with atomic_dir(target) as tmp:
+        out = df.coalesce(1)
+        if sort_by:
+            out = out.sortWithinPartitions(*sort_by)
+        out.write.mode("overwrite").parquet(str(tmp / "data"))
+        # Spark names files with a random id; fixed names keep re-runs identical.
+        files = sorted(f for f in (tmp / "data").iterdir() if f.suffix == ".parquet")
+        for i, file in enumerate(files):
+            os.replace(file, tmp / f"part-{i}.parquet")
+        shutil.rmtree(tmp / "data")
+        (tmp / SUCCESS_MARKER).touch()
+    return target

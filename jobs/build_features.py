@@ -1,0 +1,42 @@
+"""spark-submit entry point: build the feature tables of a day, or backfill a range.
+
+    spark-submit jobs/build_features.py --date 2026-11-05 --data-root var/data
+    python jobs/build_features.py --date 2026-11-01 --to 2026-11-14 --master 'local[*]'
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    from rankct.config import load_config
+    from rankct.errors import RankctError
+    from rankct.features.build import build_range
+    from rankct.spark import get_spark
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--date", type=date.fromisoformat, required=True, help="day (YYYY-MM-DD)")
+    parser.add_argument("--to", type=date.fromisoformat, help="last day of a backfill range")
+    parser.add_argument("--data-root", type=Path, help="data root (default $RANKCT_HOME/data)")
+    parser.add_argument("--master", help="Spark master (default from the profile)")
+    args = parser.parse_args(argv)
+    config = load_config()
+    if args.master:
+        config.spark.master = args.master
+    try:
+        spark = get_spark(config.spark, app_name="rankct-features")
+        days = build_range(spark, args.data_root or config.data_root, args.date,
+                           args.to or args.date, config)
+    except RankctError as exc:
+        print(f"build_features: {exc}", file=sys.stderr)
+        return exc.exit_code
+    print(f"built features for {days[0]}..{days[-1]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

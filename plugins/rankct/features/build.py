@@ -1,0 +1,128 @@
+"""Build one day's feature tables from the raw contract and publish them atomically.
+
+Layout under ``<data_root>/features/``: ``daily/<grain>/dt=D`` holds the day's counts, and
+``<table>/dt=D`` the feature tables as of the end of D, each row stamped
+``event_timestamp = D + 1 day 00:00 UTC`` (the instant from which Feast may serve it).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rankct.config import RankctConfig
+from rankct.contract import SUCCESS_MARKER, partition_path
+from rankct.errors import DataContractError
+from rankct.features import daily, windows
+from rankct.io import publish_dataframe
+from rankct.quality.content import load_history
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+log = logging.getLogger(__name__)
+GRAINS = {"item": ["item_id"], "brand": ["brand"], "user": ["user_id"],
+          "user_category": ["user_id", "category"], "user_brand": ["user_id", "brand"]}
+FEATURE_TABLES = {"item_features": ["item_id"], "user_features": ["user_id"],
+                  "user_category_affinity": ["user_id", "category"],
+                  "user_brand_affinity": ["user_id", "brand"]}
+HISTORY_DAYS = max(windows.WINDOWS)
+
+
+@dataclass(frozen=True)
+class FeaturePaths:
+    data_root: Path
+
+    def daily(self, grain: str, day: date) -> Path:
+        return self.data_root / "features" / "daily" / grain / f"dt={day.isoformat()}"
+
+    def table(self, name: str, day: date) -> Path:
+        return self.data_root / "features" / name / f"dt={day.isoformat()}"
+
+
+def as_of(day: date) -> datetime:
+    """The instant a day's features describe: the end of that day, UTC."""
+    return datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)
+
+
+def _raw(spark: SparkSession, data_root: Path, table: str, day: date) -> DataFrame:
+    path = partition_path(data_root, table, day)
+    if not (path / SUCCESS_MARKER).exists():
+        raise DataContractError(f"{table} partition dt={day} is missing or incomplete ({path})",
+                                hint=f"run `rankct validate --data {data_root} --date {day}` first")
+    from rankct.quality.files import PartitionFiles, parquet_files
+    from rankct.quality.content import load_partition
+
+    return load_partition(spark, PartitionFiles(table, path, parquet_files(path), usable=True))
+
+
+def _read_daily(spark: SparkSession, paths: FeaturePaths, grain: str, day: date) -> DataFrame:
+    """The daily counts of the last 30 days up to ``day``, with ``day_back`` (0 = ``day``)."""
+    from pyspark.sql import functions as F
+
+    frames = []
+    for back in range(HISTORY_DAYS):
+        path = paths.daily(grain, day - timedelta(days=back))
+        if (path / SUCCESS_MARKER).exists():
+            frames.append(spark.read.parquet(str(path)).withColumn("day_back", F.lit(back)))
+    result = frames[0]
+    for frame in frames[1:]:
+        result = result.unionByName(frame)
+    return result
+
+
+def build_day(spark: SparkSession, data_root: Path | str, day: date,
+              config: RankctConfig) -> dict[str, Path]:
+    """Count ``day``'s interactions and publish every feature table as of its end."""
+    from pyspark.sql import functions as F
+
+    data_root, paths, cutoff = Path(data_root), FeaturePaths(Path(data_root)), as_of(day)
+    items = load_history(spark, data_root, "items", day, ["item_id", "seller_id", "category",
+                                                           "brand", "size", "condition", "price",
+                                                           "listed_at", "sold_at", "photo_count",
+                                                           "updated_at"])
+    item_now = windows.latest_as_of(items, ["item_id"], cutoff)
+    labelled = daily.labelled_impressions(
+        _raw(spark, data_root, "impressions", day), _raw(spark, data_root, "events", day),
+        item_now, config.labels.attribution_window_minutes, cutoff).cache()
+    for grain, key in GRAINS.items():
+        publish_dataframe(daily.daily_counts(labelled, key), paths.daily(grain, day), key)
+    publish_dataframe(labelled.where("purchases > 0").select("user_id", "item_id", "price"),
+                      paths.daily("purchases", day), ["user_id", "item_id"])
+    labelled.unpersist()
+
+    sellers = load_history(spark, data_root, "sellers", day, ["seller_id", "rating", "updated_at"])
+    sold_recently = (item_now.where((F.col("sold_at") < F.lit(cutoff))
+                                    & (F.col("sold_at") >= F.lit(cutoff - timedelta(days=30))))
+                     .groupBy("seller_id").agg(F.count(F.lit(1)).alias("seller_sales_30d")))
+    purchases = _read_daily(spark, paths, "purchases", day)
+    user_category = _read_daily(spark, paths, "user_category", day)
+    tables = {
+        "item_features": windows.item_features(
+            items, sellers, _read_daily(spark, paths, "item", day),
+            _read_daily(spark, paths, "brand", day), sold_recently, cutoff),
+        "user_features": windows.user_features(
+            load_history(spark, data_root, "users", day, ["user_id", "signup_at", "updated_at"]),
+            _read_daily(spark, paths, "user", day), purchases, user_category, cutoff),
+        "user_category_affinity": windows.affinity(user_category, "category"),
+        "user_brand_affinity": windows.affinity(_read_daily(spark, paths, "user_brand", day),
+                                                "brand"),
+    }
+    written = {}
+    for name, df in tables.items():
+        stamped = df.withColumn("event_timestamp", F.lit(cutoff))
+        written[name] = publish_dataframe(stamped, paths.table(name, day), FEATURE_TABLES[name])
+    log.info("features for %s written under %s", day, data_root / "features")
+    return written
+
+
+def build_range(spark: SparkSession, data_root: Path | str, start: date, end: date,
+                config: RankctConfig) -> list[date]:
+    """Backfill ``start``..``end`` in order (each day's windows read the days before it)."""
+    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    for day in days:
+        build_day(spark, data_root, day, config)
+    return days

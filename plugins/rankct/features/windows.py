@@ -1,0 +1,161 @@
+"""Feature tables as of the end of a day, from daily counts and the dimension change logs.
+
+Every function takes DataFrames and the as-of instant and returns a DataFrame: no I/O, so tests
+feed them hand-made rows. Nothing here reads a row stamped at or after ``as_of``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame
+
+WINDOWS = (1, 7, 30)
+CONDITION_RANK = {"satisfactory": 0, "good": 1, "very_good": 2, "new": 3, "new_with_tags": 4}
+# Pseudo-count of the click-through smoothing: an item needs ~20 impressions to move far from
+# the window's overall rate.
+SMOOTHING = 20.0
+
+
+def latest_as_of(changelog: DataFrame, key: list[str], as_of: datetime) -> DataFrame:
+    """The latest row per ``key`` stamped strictly before ``as_of`` (a change log's state then)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    recent = Window.partitionBy(*key).orderBy(F.col("updated_at").desc())
+    return (changelog.where(F.col("updated_at") < F.lit(as_of))
+            .withColumn("_rank", F.row_number().over(recent)).where("_rank = 1").drop("_rank"))
+
+
+def stable_code(column: str) -> Column:
+    """A stable non-negative integer for a string: the same in every run, job and language
+    (xxhash64), usable by XGBoost, ONNX and Vespa alike."""
+    from pyspark.sql import functions as F
+
+    return F.pmod(F.xxhash64(F.col(column)), F.lit(1 << 20)).cast("long")
+
+
+def smoothed_ctr(clicks: Column, impressions: Column, prior: float) -> Column:
+    return (clicks + SMOOTHING * prior) / (impressions + SMOOTHING)
+
+
+def windowed(daily: DataFrame, key: list[str], prefix: str = "") -> DataFrame:
+    """Sum ``daily`` counts (column ``day_back``: 0 for the as-of day, 1 the day before...) over
+    the 1, 7 and 30-day windows, one column per count and window."""
+    from pyspark.sql import functions as F
+
+    aggs = []
+    for days in WINDOWS:
+        inside = F.col("day_back") < days
+        for count in ("impressions", "clicks", "favourites", "purchases"):
+            aggs.append(F.sum(F.when(inside, F.col(count)).otherwise(0)).cast("long")
+                        .alias(f"{prefix}{count}_{days}d"))
+    return daily.groupBy(*key).agg(*aggs)
+
+
+def _global_ctr(daily: DataFrame) -> dict[int, float]:
+    from pyspark.sql import functions as F
+
+    row = daily.agg(*[
+        F.sum(F.when(F.col("day_back") < d, F.col("clicks"))).alias(f"c{d}") for d in WINDOWS
+    ], *[F.sum(F.when(F.col("day_back") < d, F.col("impressions"))).alias(f"i{d}")
+         for d in WINDOWS]).first()
+    return {d: (row[f"c{d}"] or 0) / row[f"i{d}"] if row[f"i{d}"] else 0.0 for d in WINDOWS}
+
+
+def item_features(items: DataFrame, sellers: DataFrame, item_daily: DataFrame,
+                  brand_daily: DataFrame, seller_sales: DataFrame, as_of: datetime) -> DataFrame:
+    """One row per item on sale at ``as_of``: attributes, seller, and 1/7/30-day engagement."""
+    from pyspark.sql import functions as F
+
+    state = latest_as_of(items, ["item_id"], as_of)
+    on_sale = state.where(F.col("sold_at").isNull() | (F.col("sold_at") >= F.lit(as_of)))
+    seller = latest_as_of(sellers, ["seller_id"], as_of).select(
+        "seller_id", F.col("rating").alias("seller_rating"))
+    prior = _global_ctr(item_daily)
+    counts = windowed(item_daily, ["item_id"])
+    brand = windowed(brand_daily, ["brand"], prefix="brand_").select(
+        "brand", "brand_impressions_30d",
+        smoothed_ctr(F.col("brand_clicks_30d"), F.col("brand_impressions_30d"), prior[30])
+        .alias("brand_ctr_30d"))
+    condition = F.create_map(*[F.lit(x) for kv in CONDITION_RANK.items() for x in kv])
+    out = (on_sale.join(seller, "seller_id", "left").join(counts, "item_id", "left")
+           .join(brand, "brand", "left").join(seller_sales, "seller_id", "left")
+           .fillna(0, [c for c in counts.columns if c != "item_id"]
+                   + ["brand_impressions_30d", "seller_sales_30d"]))
+    ctr = [smoothed_ctr(F.col(f"clicks_{d}d"), F.col(f"impressions_{d}d"), prior[d])
+           .alias(f"ctr_{d}d") for d in WINDOWS]
+    return out.select(
+        "item_id", "category", "brand",
+        F.col("price").cast("double").alias("price"),
+        F.log1p("price").alias("log_price"),
+        ((F.lit(as_of).cast("long") - F.col("listed_at").cast("long")) / 86400.0)
+        .alias("age_days"),
+        F.coalesce(condition[F.col("condition")], F.lit(-1)).cast("long").alias("condition_rank"),
+        F.col("photo_count").cast("long").alias("photo_count"),
+        stable_code("category").alias("category_code"),
+        stable_code("brand").alias("brand_code"),
+        "seller_rating", F.col("seller_sales_30d").cast("long").alias("seller_sales_30d"),
+        F.coalesce("brand_ctr_30d", F.lit(prior[30])).alias("brand_ctr_30d"),
+        "brand_impressions_30d",
+        *[F.col(f"{c}_{d}d") for d in WINDOWS for c in ("impressions", "clicks", "favourites")],
+        *ctr,
+    )
+
+
+def user_features(users: DataFrame, user_daily: DataFrame, purchases: DataFrame,
+                  user_category_daily: DataFrame, as_of: datetime) -> DataFrame:
+    """One row per user signed up before ``as_of``: activity, click-through, purchases, the median
+    purchase price and the favourite category over the last 7 and 30 days."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    state = latest_as_of(users, ["user_id"], as_of)
+    prior = _global_ctr(user_daily)
+    counts = windowed(user_daily, ["user_id"])
+    spend = purchases.groupBy("user_id").agg(
+        F.median("price").alias("median_purchase_price_30d"))
+    engaged = (user_category_daily.groupBy("user_id", "category")
+               .agg(F.sum(F.col("clicks") + F.col("favourites")).alias("engaged")))
+    top = Window.partitionBy("user_id").orderBy(F.col("engaged").desc(), F.col("category"))
+    favourite = (engaged.withColumn("share", F.try_divide(F.col("engaged"), F.sum("engaged").over(
+                     Window.partitionBy("user_id"))))
+                 .withColumn("_rank", F.row_number().over(top)).where("_rank = 1 AND engaged > 0")
+                 .select("user_id", F.col("category").alias("top_category"),
+                         F.col("share").alias("top_category_share")))
+    out = (state.join(counts, "user_id", "left").join(spend, "user_id", "left")
+           .join(favourite, "user_id", "left")
+           .fillna(0, [c for c in counts.columns if c != "user_id"]))
+    return out.select(
+        "user_id",
+        ((F.lit(as_of).cast("long") - F.col("signup_at").cast("long")) / 86400.0)
+        .alias("days_since_signup"),
+        *[F.col(f"{c}_{d}d").alias(f"user_{c}_{d}d") for d in (7, 30)
+          for c in ("impressions", "clicks")],
+        *[smoothed_ctr(F.col(f"clicks_{d}d"), F.col(f"impressions_{d}d"), prior[d])
+          .alias(f"user_ctr_{d}d") for d in (7, 30)],
+        F.col("purchases_30d").cast("long").alias("user_purchases_30d"),
+        F.col("median_purchase_price_30d").alias("user_median_purchase_price_30d"),
+        "top_category", "top_category_share",
+    )
+
+
+def affinity(daily: DataFrame, key: str) -> DataFrame:
+    """User x ``key`` (category or brand) affinity over 30 days: the share of the user's clicks
+    and favourites that went to it, and its own counts."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    sums = daily.groupBy("user_id", key).agg(
+        F.sum("impressions").cast("long").alias("impressions"),
+        F.sum(F.col("clicks") + F.col("favourites")).cast("long").alias("engaged"),
+        F.sum("purchases").cast("long").alias("purchases"))
+    total = F.sum("engaged").over(Window.partitionBy("user_id"))
+    return sums.select(
+        "user_id", key,
+        F.col("impressions").alias(f"{key}_impressions_30d"),
+        F.col("engaged").alias(f"{key}_engaged_30d"),
+        F.col("purchases").alias(f"{key}_purchases_30d"),
+        F.when(total > 0, F.col("engaged") / total).otherwise(0.0).alias(f"{key}_affinity_30d"))
