@@ -121,11 +121,11 @@ def test_user_features_equal_hand_computed_values(features) -> None:
 
 def test_affinities_are_shares_of_engagement(features) -> None:
     cat = features["user_category_affinity"].set_index(["user_id", "category"])
-    assert cat.loc[(100, "dresses"), "category_affinity_30d"] == pytest.approx(2 / 3)
-    assert cat.loc[(100, "bags"), "category_affinity_30d"] == pytest.approx(1 / 3)
-    assert cat.loc[(101, "dresses"), "category_engaged_30d"] == 0
+    assert cat.loc[(100, "dresses"), "user_category_affinity_30d"] == pytest.approx(2 / 3)
+    assert cat.loc[(100, "bags"), "user_category_affinity_30d"] == pytest.approx(1 / 3)
+    assert cat.loc[(101, "dresses"), "user_category_engaged_30d"] == 0
     brand = features["user_brand_affinity"].set_index(["user_id", "brand"])
-    assert brand.loc[(100, "Beta"), "brand_purchases_30d"] == 1
+    assert brand.loc[(100, "Beta"), "user_brand_purchases_30d"] == 1
 
 
 def _digest(folder: Path) -> dict[str, str]:

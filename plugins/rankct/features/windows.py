@@ -87,8 +87,9 @@ def item_features(items: DataFrame, sellers: DataFrame, item_daily: DataFrame,
                    + ["brand_impressions_30d", "seller_sales_30d"]))
     ctr = [smoothed_ctr(F.col(f"clicks_{d}d"), F.col(f"impressions_{d}d"), prior[d])
            .alias(f"ctr_{d}d") for d in WINDOWS]
+    # Renamed so they never collide with the category/brand join keys of the affinity views.
     return out.select(
-        "item_id", "category", "brand",
+        "item_id", F.col("category").alias("item_category"), F.col("brand").alias("item_brand"),
         F.col("price").cast("double").alias("price"),
         F.log1p("price").alias("log_price"),
         ((F.lit(as_of).cast("long") - F.col("listed_at").cast("long")) / 86400.0)
@@ -155,7 +156,8 @@ def affinity(daily: DataFrame, key: str) -> DataFrame:
     total = F.sum("engaged").over(Window.partitionBy("user_id"))
     return sums.select(
         "user_id", key,
-        F.col("impressions").alias(f"{key}_impressions_30d"),
-        F.col("engaged").alias(f"{key}_engaged_30d"),
-        F.col("purchases").alias(f"{key}_purchases_30d"),
-        F.when(total > 0, F.col("engaged") / total).otherwise(0.0).alias(f"{key}_affinity_30d"))
+        F.col("impressions").alias(f"user_{key}_impressions_30d"),
+        F.col("engaged").alias(f"user_{key}_engaged_30d"),
+        F.col("purchases").alias(f"user_{key}_purchases_30d"),
+        F.when(total > 0, F.col("engaged") / total).otherwise(0.0)
+        .alias(f"user_{key}_affinity_30d"))

@@ -1,0 +1,51 @@
+"""Access to the Feast feature store of the active profile (``feature_repo/``)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rankct.config import REPO_ROOT, RankctConfig
+from rankct.errors import RankctError
+
+if TYPE_CHECKING:
+    from feast import FeatureStore
+
+FEATURE_REPO = REPO_ROOT / "feature_repo"
+
+
+def store_yaml(config: RankctConfig) -> Path:
+    """The profile's ``feature_store.yaml`` (``feature_store.<profile>.yaml`` beyond local)."""
+    name = "feature_store.yaml" if config.profile == "local" else f"feature_store.{config.profile}.yaml"
+    path = FEATURE_REPO / name
+    if not path.exists():
+        raise RankctError(f"no Feast configuration {path} for profile {config.profile!r}")
+    return path
+
+
+def _environment(config: RankctConfig) -> dict[str, str]:
+    # feature_store.yaml and the data sources read RANKCT_HOME: point them at this config's state.
+    (config.home / "feast").mkdir(parents=True, exist_ok=True)
+    return {**os.environ, "RANKCT_HOME": str(config.home)}
+
+
+def feast_cli(config: RankctConfig, *args: str) -> str:
+    """Run the ``feast`` command line (plan, apply, ...) on the repo; returns its output."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "feast.cli.cli", "-f", str(store_yaml(config)), *args],
+        cwd=FEATURE_REPO, env=_environment(config), capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RankctError(f"feast {' '.join(args)} failed:\n{proc.stderr[-2000:]}",
+                          hint="check feature_repo/ definitions and the feature tables")
+    return proc.stdout
+
+
+def feature_store(config: RankctConfig) -> FeatureStore:
+    """The FeatureStore of ``config``'s profile and state folder."""
+    from feast import FeatureStore
+
+    os.environ.update({"RANKCT_HOME": str(_environment(config)["RANKCT_HOME"])})
+    return FeatureStore(repo_path=str(FEATURE_REPO), fs_yaml_file=store_yaml(config))

@@ -1,0 +1,70 @@
+"""The Feast repository: plan/apply from the command line, materialization into SQLite, and the
+online values equal to the offline (point-in-time) values, on-demand features included."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, date, datetime, timedelta
+
+import pandas as pd
+import pytest
+
+from rankct.features.build import build_range
+from rankct.store import feast_cli, feature_store
+from tests.conftest import START
+
+pytestmark = pytest.mark.integration
+LAST = START + timedelta(days=1)
+
+
+@pytest.fixture(scope="module")
+def applied(tiny_market, config, spark):
+    cfg = config.model_copy(deep=True)
+    cfg.home = tiny_market.parent / "feast_home"
+    # The feature tables live under the state folder's data root, as in production.
+    data = cfg.home / "data"
+    data.mkdir(parents=True)
+    os.symlink(tiny_market / "raw", data / "raw")
+    build_range(spark, data, START, LAST, cfg)
+    plan = feast_cli(cfg, "plan")
+    assert "ranker_v1" in plan
+    feast_cli(cfg, "apply")
+    return cfg
+
+
+def test_apply_registers_the_feature_service(applied) -> None:
+    store = feature_store(applied)
+    service = store.get_feature_service("ranker_v1")
+    views = {p.name for p in service.feature_view_projections}
+    assert {"item_features", "user_features", "user_category_affinity", "user_brand_affinity",
+            "price_to_user_median", "query_category_match"} <= views
+
+
+def test_online_equals_offline_after_materialization(applied) -> None:
+    store = feature_store(applied)
+    cutoff = datetime(LAST.year, LAST.month, LAST.day, tzinfo=UTC) + timedelta(days=1)
+    store.materialize(start_date=cutoff - timedelta(days=1), end_date=cutoff + timedelta(hours=1),
+                      feature_views=["item_features", "user_features"])
+    items = pd.read_parquet(applied.home / "data" / "features" / "item_features" / f"dt={LAST}")
+    users = pd.read_parquet(applied.home / "data" / "features" / "user_features" / f"dt={LAST}")
+    sample = pd.DataFrame({
+        "item_id": items["item_id"].sample(20, random_state=0).to_numpy(),
+        "user_id": users["user_id"].sample(20, random_state=0).to_numpy(),
+    })
+    sample["query"] = "dresses"
+    refs = ["item_features:price", "item_features:ctr_7d", "item_features:item_category",
+            "user_features:user_ctr_30d", "user_features:user_median_purchase_price_30d",
+            "price_to_user_median:price_to_user_median",
+            "query_category_match:query_category_match"]
+    online = store.get_online_features(features=refs,
+                                       entity_rows=sample.to_dict("records")).to_df()
+    entity = sample.assign(event_timestamp=cutoff + timedelta(hours=2))
+    offline = store.get_historical_features(entity_df=entity, features=refs).to_df()
+    key = ["item_id", "user_id"]
+    merged = online.merge(offline, on=key, suffixes=("_on", "_off"))
+    assert len(merged) == 20
+    for ref in refs:
+        name = ref.split(":")[1]
+        pd.testing.assert_series_equal(merged[f"{name}_on"], merged[f"{name}_off"],
+                                       check_names=False, check_dtype=False)
+    assert merged["query_category_match_on"].isin([0, 1]).all()
