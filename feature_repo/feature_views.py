@@ -4,7 +4,9 @@ that day; the TTL lets serving fall back on yesterday's values if a build is lat
 from datetime import timedelta
 
 from data_sources import (
-    item_features_source, user_brand_affinity_source, user_category_affinity_source,
+    item_features_source,
+    user_brand_affinity_source,
+    user_category_affinity_source,
     user_features_source,
 )
 from entities import brand, category, item, user

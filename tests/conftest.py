@@ -7,7 +7,6 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-
 from rankct.config import RankctConfig, SparkConfig, load_config
 
 START = date(2026, 11, 1)

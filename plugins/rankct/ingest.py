@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field, ValidationError
 from rankct.config import RankctConfig
 from rankct.contract import SUCCESS_MARKER, TABLES, partition_path
 from rankct.errors import DataContractError, RankctError
+from rankct.io import atomic_dir
 from rankct.spark import get_spark, spark_type
 
 if TYPE_CHECKING:
@@ -85,10 +86,12 @@ def _read(spark: SparkSession, file: Path, spec: TableMapping) -> DataFrame:
     if file.stat().st_size == 0:
         raise DataContractError(f"input file {file} is empty", hint="re-export it")
     if file.suffix == ".parquet":
+        import pyarrow as pa
+
         from rankct.quality.files import read_footer
         try:
             read_footer(file)
-        except Exception as exc:  # pyarrow raises several types for a bad footer
+        except (OSError, pa.ArrowException) as exc:
             raise DataContractError(f"input file {file} is not a readable parquet file ({exc})",
                                     hint="re-export it") from None
         return spark.read.parquet(str(file))
@@ -179,14 +182,10 @@ def _publish(spark: SparkSession, df: DataFrame, data_root: Path, table: str,
             if not src.exists():
                 # A day without changes still gets a complete, empty partition.
                 spark.createDataFrame([], df.drop("dt").schema).coalesce(1).write.parquet(str(src))
-            (src / SUCCESS_MARKER).touch()
-            target = partition_path(data_root, table, day)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if target.exists():
-                old = target.parent / f".old-{target.name}-{uuid.uuid4().hex[:8]}"
-                os.replace(target, old)
-                shutil.rmtree(old)
-            os.replace(src, target)
+            with atomic_dir(partition_path(data_root, table, day)) as tmp:
+                for file in src.iterdir():
+                    os.replace(file, tmp / file.name)
+                (tmp / SUCCESS_MARKER).touch()
         return sorted(days | extra_days), rows
     finally:
         shutil.rmtree(staging, ignore_errors=True)

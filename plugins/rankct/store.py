@@ -36,7 +36,7 @@ def feast_cli(config: RankctConfig, *args: str) -> str:
     """Run the ``feast`` command line (plan, apply, ...) on the repo; returns its output."""
     proc = subprocess.run(
         [sys.executable, "-m", "feast.cli.cli", "-f", str(store_yaml(config)), *args],
-        cwd=FEATURE_REPO, env=_environment(config), capture_output=True, text=True)
+        cwd=FEATURE_REPO, env=_environment(config), check=False, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RankctError(f"feast {' '.join(args)} failed:\n{proc.stderr[-2000:]}",
                           hint="check feature_repo/ definitions and the feature tables")

@@ -8,11 +8,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-
 from rankct.contract import partition_path
 from rankct.errors import DataGateFailed
 from rankct.quality.gate import require_pass, validate_partition
 from rankct.simulate import simulate
+
 from tests.conftest import START
 
 pytestmark = pytest.mark.integration

@@ -4,13 +4,13 @@ online values equal to the offline (point-in-time) values, on-demand features in
 from __future__ import annotations
 
 import os
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
-
 from rankct.features.build import build_range
 from rankct.store import feast_cli, feature_store
+
 from tests.conftest import START
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,6 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pytest
-
 from rankct.contract import TABLES, partition_path
 from rankct.features.build import build_day, build_range
 from rankct.io import write_partition

@@ -8,10 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-
 from rankct.contract import TABLES
 from rankct.errors import DataContractError, RankctError
 from rankct.ingest import ingest
+
 from tests.conftest import START
 
 pytestmark = pytest.mark.integration

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from rankct.cli import build_parser, main
 
 COMMANDS = ["simulate", "validate", "ingest", "demo"]
@@ -30,7 +29,7 @@ def test_simulate_prints_rows_per_second(tmp_path, capsys) -> None:
 def test_bad_fault_is_a_message_not_a_traceback(tmp_path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "rankct.cli", "simulate", "--out", str(tmp_path), "--days", "2",
-         "--scale", "tiny", "--inject", "meteor_strike:1"], capture_output=True, text=True)
+         "--scale", "tiny", "--inject", "meteor_strike:1"], check=False, capture_output=True, text=True)
     assert proc.returncode == 2
     assert "unknown fault 'meteor_strike'" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -40,7 +39,7 @@ def test_validate_on_a_missing_day_exits_non_zero_with_the_rule(tmp_path: Path) 
     proc = subprocess.run(
         [sys.executable, "-m", "rankct.cli", "validate", "--data", str(tmp_path / "nothing"),
          "--date", "2026-11-03", "--reports", str(tmp_path / "reports")],
-        capture_output=True, text=True)
+        check=False, capture_output=True, text=True)
     assert proc.returncode == 3
     assert "impressions dt=2026-11-03 rule=partition_exists" in proc.stdout
     assert "Traceback" not in proc.stderr

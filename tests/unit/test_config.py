@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from rankct.config import load_config
 from rankct.errors import ConfigError
 

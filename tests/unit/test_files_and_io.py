@@ -6,7 +6,6 @@ from datetime import date
 
 import pyarrow as pa
 import pytest
-
 from rankct.contract import IMPRESSIONS, partition_path
 from rankct.io import atomic_dir, write_partition
 from rankct.quality.files import check_files

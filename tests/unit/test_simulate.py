@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from rankct.contract import TABLES, partition_path, truth_path
 from rankct.errors import RankctError
 from rankct.simulate import simulate
+
 from tests.conftest import START
 
 GRADES = {"purchase": 3, "add_to_cart": 2, "favourite": 2, "click": 1}

@@ -53,8 +53,8 @@ def _raw(spark: SparkSession, data_root: Path, table: str, day: date) -> DataFra
     if not (path / SUCCESS_MARKER).exists():
         raise DataContractError(f"{table} partition dt={day} is missing or incomplete ({path})",
                                 hint=f"run `rankct validate --data {data_root} --date {day}` first")
-    from rankct.quality.files import PartitionFiles, parquet_files
     from rankct.quality.content import load_partition
+    from rankct.quality.files import PartitionFiles, parquet_files
 
     return load_partition(spark, PartitionFiles(table, path, parquet_files(path), usable=True))
 

@@ -18,8 +18,17 @@ from rankct.io import write_partition
 from rankct.simulate import faults as fault_lib
 from rankct.simulate.traffic import EVENT_CODES, SURFACES, DayTraffic, TrafficParams, simulate_day
 from rankct.simulate.world import (
-    CATEGORIES, CONDITIONS, COUNTRIES, SIZED, SIZES, US_PER_DAY, Scale, World, brand_name,
-    create_world, start_day,
+    CATEGORIES,
+    CONDITIONS,
+    COUNTRIES,
+    SIZED,
+    SIZES,
+    US_PER_DAY,
+    Scale,
+    World,
+    brand_name,
+    create_world,
+    start_day,
 )
 
 SCALES: dict[str, Scale] = {
@@ -216,9 +225,12 @@ def simulate(out: Path | str, days: int, scale: str = "small", seed: int = 0,
         backlog.add("items", _items_rows(world, drops, np.full(len(drops), day_us), brand_names))
 
         unsold_before = world.item_sold_us < 0
+        def query_text(category: int, brand: int, names: list[str] = brand_names) -> str:
+            return f"{names[brand].lower()} {CATEGORIES[category]}" if brand >= 0 \
+                else CATEGORIES[category]
+
         traffic = simulate_day(world, day_us, int(rng.poisson(cfg.requests_per_day)), params, rng,
-                               lambda c, b: f"{brand_names[b].lower()} {CATEGORIES[c]}" if b >= 0
-                               else CATEGORIES[c])
+                               query_text)
         # Sales stamp their own change-log rows; one just before midnight may land tomorrow.
         sold = np.flatnonzero(unsold_before & (world.item_sold_us >= 0))
         backlog.add("items", _items_rows(world, sold, world.item_sold_us[sold], brand_names))

@@ -12,7 +12,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from rankct.simulate.world import (
-    CATEGORY_PRICE, CONDITION_VALUE, SIZED, TASTE_DIM, US_PER_DAY, World,
+    CATEGORY_PRICE,
+    CONDITION_VALUE,
+    SIZED,
+    TASTE_DIM,
+    US_PER_DAY,
+    World,
 )
 
 SURFACES = ("search", "feed", "similar")
