@@ -165,3 +165,31 @@ def test_entry_point_reports_a_missing_day_without_traceback(hand_made, spark, c
     assert _job().main(["--date", "2026-12-01", "--data-root", str(hand_made)]) == 2
     err = capsys.readouterr().err
     assert "impressions partition dt=2026-12-01 is missing" in err and "Traceback" not in err
+
+
+def test_training_set_joins_point_in_time_without_leaks(hand_made, features, config, spark,
+                                                        tmp_path_factory) -> None:
+    from rankct.store import feast_cli
+    from rankct.training_set import training_set
+
+    cfg = config.model_copy(deep=True)
+    cfg.home = hand_made.parent / f"{hand_made.name}_home"
+    (cfg.home / "data").mkdir(parents=True, exist_ok=True)
+    for sub in ("raw", "features"):
+        target = cfg.home / "data" / sub
+        if not target.exists():
+            target.symlink_to(hand_made / sub)
+    feast_cli(cfg, "apply")
+    frame = training_set(spark, hand_made, D2, D2, cfg).set_index(["request_id", "item_id"])
+    assert len(frame) == 3
+    # Served on D2, the impression sees the features as of the end of D1: the price before
+    # the midnight drop and yesterday's counts only.
+    assert frame.loc[("r2", 1), "price"] == 20.0
+    assert frame.loc[("r2", 1), "impressions_1d"] == 1 and frame.loc[("r2", 1), "clicks_1d"] == 1
+    # Labels: best event inside the window, including the click just after midnight.
+    assert frame.loc[("r2", 2), "grade"] == 3
+    assert frame.loc[("r2", 1), "grade"] == 0
+    assert frame.loc[("r3", 1), "grade"] == 1
+    # The on-demand feature is computed from the joined values.
+    assert frame.loc[("r2", 1), "price_to_user_median"] == 1.0  # no purchase before D2
+    assert list(frame.reset_index()["request_id"]) == ["r2", "r2", "r3"]

@@ -18,21 +18,24 @@ _EVENT_COUNT = {"click": "clicks", "favourite": "favourites", "add_to_cart": "ca
 
 
 def labelled_impressions(impressions: DataFrame, events: DataFrame, items: DataFrame,
-                         window_minutes: int, as_of: datetime) -> DataFrame:
+                         window_minutes: int, as_of: datetime | None = None) -> DataFrame:
     """One row per impression with 0/1 outcome flags and the item's category, brand and price.
 
-    Only events inside the attribution window count, as for training labels, and none stamped
-    at or after ``as_of``: an event just after midnight belongs to tomorrow's features.
+    Only events inside the attribution window count, as for training labels, and, for
+    features, none stamped at or after ``as_of``: an event just after midnight belongs to
+    tomorrow's features. Labels pass no ``as_of``: the whole window counts.
     """
     from pyspark.sql import functions as F
 
     served = impressions.select("request_id", "user_id", "item_id", "served_at")
     window = F.expr(f"INTERVAL {window_minutes} MINUTES")
+    in_window = ((F.col("event_at") >= F.col("served_at"))
+                 & (F.col("event_at") <= F.col("served_at") + window))
+    if as_of is not None:
+        in_window &= F.col("event_at") < F.lit(as_of)
     outcome = (events.join(served.select("request_id", "item_id", "served_at"),
                            ["request_id", "item_id"])
-               .where((F.col("event_at") >= F.col("served_at"))
-                      & (F.col("event_at") < F.lit(as_of))
-                      & (F.col("event_at") <= F.col("served_at") + window))
+               .where(in_window)
                .groupBy("request_id", "item_id")
                .agg(*[F.max((F.col("event_type") == e).cast("int")).alias(c)
                       for e, c in _EVENT_COUNT.items()]))

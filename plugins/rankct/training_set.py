@@ -1,0 +1,68 @@
+"""Training sets: labelled impressions of a date range joined point-in-time with a Feast
+FeatureService, as one frame grouped and sorted by request."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rankct.config import RankctConfig
+from rankct.features.build import _raw
+from rankct.features.daily import labelled_impressions
+from rankct.quality.content import load_history
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from pyspark.sql import DataFrame, SparkSession
+
+REQUEST_COLUMNS = ["request_id", "user_id", "item_id", "category", "brand", "position", "surface",
+                   "query", "event_timestamp", "grade"]
+
+
+def labelled_requests(spark: SparkSession, data_root: Path | str, start: date, end: date,
+                      config: RankctConfig) -> DataFrame:
+    """Every impression of ``start``..``end`` with its graded label (the best event inside the
+    attribution window, grades from the configuration) and the item's category and brand."""
+    from pyspark.sql import functions as F
+
+    data_root = Path(data_root)
+    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    impressions = _union([_raw(spark, data_root, "impressions", d) for d in days])
+    events = _union([_raw(spark, data_root, "events", d) for d in days])
+    # Category and brand never change for a listing: the latest row names them.
+    items = (load_history(spark, data_root, "items", end, ["item_id", "category", "brand", "price"])
+             .dropDuplicates(["item_id"]))
+    grades = config.labels.grades
+    flags = {"clicks": "click", "favourites": "favourite", "carts": "add_to_cart",
+             "purchases": "purchase"}
+    grade = F.greatest(*[F.col(flag) * F.lit(grades.get(event, 0)) for flag, event in flags.items()])
+    labelled = labelled_impressions(impressions, events, items,
+                                    config.labels.attribution_window_minutes)
+    context = impressions.select("request_id", "item_id", "position", "surface", "query")
+    return (labelled.join(context, ["request_id", "item_id"])
+            .withColumn("grade", grade.cast("int"))
+            .withColumnRenamed("served_at", "event_timestamp")
+            .select(*REQUEST_COLUMNS))
+
+
+def training_set(spark: SparkSession, data_root: Path | str, start: date, end: date,
+                 config: RankctConfig, service: str = "ranker_v1") -> pd.DataFrame:
+    """Labelled impressions joined point-in-time with ``service``'s features (each impression
+    sees the features valid when it was served), sorted by request and position."""
+    from rankct.store import feature_store
+
+    store = feature_store(config)
+    entity = labelled_requests(spark, data_root, start, end, config)
+    job = store.get_historical_features(entity_df=entity,
+                                        features=store.get_feature_service(service))
+    frame = job.to_df()
+    return frame.sort_values(["event_timestamp", "request_id", "position"],
+                             kind="stable").reset_index(drop=True)
+
+
+def _union(frames: list[DataFrame]) -> DataFrame:
+    result = frames[0]
+    for frame in frames[1:]:
+        result = result.unionByName(frame)
+    return result
