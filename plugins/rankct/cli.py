@@ -77,6 +77,40 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 3 if failed else 0
 
 
+def cmd_features(args: argparse.Namespace) -> int:
+    from rankct.config import load_config
+    from rankct.spark import get_spark
+
+    config = load_config()
+    data_root = args.data_root or config.data_root
+    if args.action == "build":
+        from rankct.features.build import build_range
+        days = build_range(get_spark(config.spark), data_root, args.date, args.to or args.date,
+                           config)
+        print(f"features built for {days[0]}..{days[-1]} under {data_root / 'features'}")
+    elif args.action == "apply":
+        from rankct.store import feast_cli
+        print(feast_cli(config, "apply"))
+    elif args.action == "check-skew":
+        from rankct.skew import check_skew
+        report = check_skew(config, args.date)
+        print(report.summary())
+        return 0 if report.passed else 3
+    elif args.action == "materialize":
+        from rankct.store import materialize_day
+        materialize_day(config, args.date)
+        print(f"materialized features of {args.date} into the {config.profile} online store")
+    else:
+        from rankct.training_set import training_set
+        frame = training_set(get_spark(config.spark), data_root, args.date, args.to or args.date,
+                             config)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_parquet(args.out, index=False)
+        print(f"training set: {len(frame):,} rows, {frame['request_id'].nunique():,} requests "
+              f"-> {args.out}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from rankct.demo import run_demo
 
@@ -123,6 +157,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", type=Path, nargs="+", help="CSV or parquet files")
     p.set_defaults(func=cmd_ingest)
 
+    p = sub.add_parser("features", help="build, register, materialize and join features",
+                       description="Spark feature tables, the Feast registry, the online store "
+                                   "and point-in-time training sets.")
+    fsub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for action, text in (("build", "build the feature tables of a day (or --to: a range)"),
+                         ("apply", "register feature_repo/ definitions (feast apply)"),
+                         ("materialize", "load a day's features into the online store"),
+                         ("check-skew", "compare online values with the offline tables"),
+                         ("training-set", "labelled impressions joined point-in-time")):
+        a = fsub.add_parser(action, help=text, description=text)
+        if action != "apply":
+            a.add_argument("--date", type=_date, required=True, help="day (YYYY-MM-DD)")
+        if action in ("build", "training-set"):
+            a.add_argument("--to", type=_date, help="last day of the range")
+            a.add_argument("--data-root", type=Path, help="default $RANKCT_HOME/data")
+        if action == "training-set":
+            a.add_argument("--out", type=Path, required=True, help="parquet file to write")
+        a.set_defaults(func=cmd_features, data_root=None)
     p = sub.add_parser("demo", help="the main job of `make run`",
                        description="Simulate a small marketplace with one bad day under "
                                    "$RANKCT_HOME and validate every day.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -49,3 +50,22 @@ def feature_store(config: RankctConfig) -> FeatureStore:
 
     os.environ.update({"RANKCT_HOME": str(_environment(config)["RANKCT_HOME"])})
     return FeatureStore(repo_path=str(FEATURE_REPO), fs_yaml_file=store_yaml(config))
+
+
+BATCH_VIEWS = ["item_features", "user_features", "user_category_affinity", "user_brand_affinity"]
+
+
+def materialize_day(config: RankctConfig, day: date, views: list[str] | None = None) -> None:
+    """Load the feature rows of ``day`` (stamped at its end) into the online store.
+
+    Incremental: only that day's partition falls in the window; idempotent: a re-run writes
+    the same values under the same keys.
+    """
+    from datetime import timedelta
+
+    from rankct.features.build import as_of
+
+    cutoff = as_of(day)
+    feature_store(config).materialize(start_date=cutoff - timedelta(hours=12),
+                                      end_date=cutoff + timedelta(hours=12),
+                                      feature_views=views or BATCH_VIEWS)

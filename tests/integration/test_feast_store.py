@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 from rankct.features.build import build_range
-from rankct.store import feast_cli, feature_store
+from rankct.store import feast_cli, feature_store, materialize_day
 
 from tests.conftest import START
 
@@ -43,8 +43,9 @@ def test_apply_registers_the_feature_service(applied) -> None:
 def test_online_equals_offline_after_materialization(applied) -> None:
     store = feature_store(applied)
     cutoff = datetime(LAST.year, LAST.month, LAST.day, tzinfo=UTC) + timedelta(days=1)
-    store.materialize(start_date=cutoff - timedelta(days=1), end_date=cutoff + timedelta(hours=1),
-                      feature_views=["item_features", "user_features"])
+    # Twice: materializing a day again is harmless (same keys, same values).
+    materialize_day(applied, LAST, ["item_features", "user_features"])
+    materialize_day(applied, LAST, ["item_features", "user_features"])
     items = pd.read_parquet(applied.home / "data" / "features" / "item_features" / f"dt={LAST}")
     users = pd.read_parquet(applied.home / "data" / "features" / "user_features" / f"dt={LAST}")
     sample = pd.DataFrame({
@@ -68,3 +69,25 @@ def test_online_equals_offline_after_materialization(applied) -> None:
         pd.testing.assert_series_equal(merged[f"{name}_on"], merged[f"{name}_off"],
                                        check_names=False, check_dtype=False)
     assert merged["query_category_match_on"].isin([0, 1]).all()
+
+
+def test_skew_check_passes_after_materialization_and_names_a_tampered_value(applied) -> None:
+    from rankct.skew import check_skew
+
+    materialize_day(applied, LAST, ["item_features", "user_features"])
+    report = check_skew(applied, LAST, sample_size=25)
+    assert report.passed, report.summary()
+    assert report.checked > 25 * 20
+
+    # Tamper with one item's online row: the report names the view, feature and entity.
+    store = feature_store(applied)
+    items = pd.read_parquet(applied.home / "data" / "features" / "item_features" / f"dt={LAST}")
+    row = items.sample(1, random_state=0).copy()
+    row["price"] = row["price"] + 1.0
+    store.write_to_online_store("item_features", row)
+    tampered = check_skew(applied, LAST, sample_size=len(items))
+    assert not tampered.passed
+    bad = [m for m in tampered.mismatches if m["feature"] == "price"]
+    assert [m["entity"] for m in bad] == [int(row["item_id"].iloc[0])]
+    assert "item_features:price item_id=" in tampered.summary()
+    materialize_day(applied, LAST, ["item_features"])  # restore for other tests

@@ -9,10 +9,14 @@ from pathlib import Path
 import pytest
 from rankct.cli import build_parser, main
 
-COMMANDS = ["simulate", "validate", "ingest", "demo"]
+COMMANDS = ["simulate", "validate", "ingest", "features", "demo"]
 
 
-@pytest.mark.parametrize("command", [[], *([c] for c in COMMANDS)])
+FEATURE_ACTIONS = [["features", a] for a in ("build", "apply", "materialize", "check-skew",
+                                                 "training-set")]
+
+
+@pytest.mark.parametrize("command", [[], *([c] for c in COMMANDS), *FEATURE_ACTIONS])
 def test_every_command_has_help(command, capsys) -> None:
     with pytest.raises(SystemExit) as exit_:
         build_parser().parse_args([*command, "--help"])

@@ -1,0 +1,83 @@
+"""Online/offline consistency: the online store must serve the values the offline tables hold as
+of the last materialization. A mismatch is reported per feature and entity."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import pandas as pd
+
+from rankct.config import RankctConfig
+from rankct.features.build import FEATURE_TABLES, FeaturePaths
+
+# Only single-entity views: their keys alone address an online row.
+CHECKED_VIEWS = {"item_features": "item_id", "user_features": "user_id"}
+
+
+@dataclass
+class SkewReport:
+    day: str
+    checked: int = 0
+    mismatches: list[dict[str, Any]] = field(default_factory=list)
+    missing: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.mismatches and not self.missing
+
+    def summary(self) -> str:
+        head = (f"online/offline skew for dt={self.day}: {'OK' if self.passed else 'FAILED'} "
+                f"({self.checked} values, {len(self.mismatches)} mismatched, "
+                f"{len(self.missing)} entities missing online)")
+        lines = [f"  {m['view']}:{m['feature']} {m['key']}={m['entity']}: online={m['online']!r} "
+                 f"offline={m['offline']!r}" for m in self.mismatches[:20]]
+        lines += [f"  {m['view']} {m['key']}={m['entity']}: not in the online store"
+                  for m in self.missing[:20]]
+        return "\n".join([head, *lines])
+
+
+def _same(a: Any, b: Any, tolerance: float) -> bool:
+    if a is None or (isinstance(a, float) and math.isnan(a)):
+        return b is None or (isinstance(b, float) and math.isnan(b))
+    if isinstance(a, float) or isinstance(b, float):
+        return b is not None and abs(float(a) - float(b)) <= tolerance * max(1.0, abs(float(b)))
+    return a == b
+
+
+def check_skew(config: RankctConfig, day: date, sample_size: int = 200, seed: int = 0,
+               tolerance: float = 1e-9) -> SkewReport:
+    """Compare a sample of ``day``'s offline feature rows with what the online store serves."""
+    from rankct.store import feature_store
+
+    store = feature_store(config)
+    paths = FeaturePaths(config.data_root)
+    report = SkewReport(day=day.isoformat())
+    for view, key in CHECKED_VIEWS.items():
+        offline = pd.read_parquet(paths.table(view, day))
+        offline = offline.sample(min(sample_size, len(offline)), random_state=seed)
+        features = [c for c in offline.columns if c not in (*FEATURE_TABLES[view], "event_timestamp")]
+        online = store.get_online_features(
+            features=[f"{view}:{f}" for f in features],
+            entity_rows=[{key: int(k)} for k in offline[key]]).to_df()
+        for (_, off), (_, on) in zip(offline.iterrows(), online.iterrows()):
+            entity = int(off[key])
+            if all(on[f] is None or (isinstance(on[f], float) and math.isnan(on[f]))
+                   for f in features):
+                report.missing.append({"view": view, "key": key, "entity": entity})
+                continue
+            for feature in features:
+                report.checked += 1
+                if not _same(_py(on[feature]), _py(off[feature]), tolerance):
+                    report.mismatches.append({"view": view, "feature": feature, "key": key,
+                                              "entity": entity, "online": _py(on[feature]),
+                                              "offline": _py(off[feature])})
+    return report
+
+
+def _py(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return value.item() if hasattr(value, "item") else value
