@@ -91,3 +91,38 @@ def test_skew_check_passes_after_materialization_and_names_a_tampered_value(appl
     assert [m["entity"] for m in bad] == [int(row["item_id"].iloc[0])]
     assert "item_features:price item_id=" in tampered.summary()
     materialize_day(applied, LAST, ["item_features"])  # restore for other tests
+
+
+@pytest.fixture(scope="module")
+def applied_redis(applied, spark, request):
+    """The same feature tables registered under the prod profile, whose online store is Redis."""
+    from tests.services import redis_endpoint
+
+    with redis_endpoint() as redis:
+        # Said in the test output, not only in captured logs: which Redis the test really used.
+        request.config.pluginmanager.get_plugin("terminalreporter").write_line(
+            f"[online store for Redis tests: {redis.backend} at {redis.host}:{redis.port}]")
+        cfg = applied.model_copy(deep=True)
+        cfg.profile = "prod"
+        cfg.home = applied.home.parent / "feast_home_redis"
+        (cfg.home / "data").mkdir(parents=True, exist_ok=True)
+        if not (cfg.home / "data" / "features").exists():
+            (cfg.home / "data" / "features").symlink_to(applied.home / "data" / "features")
+        # Database 7 keeps the tests' keys apart from anything else on a shared local Redis.
+        os.environ["RANKCT_REDIS"] = f"{redis.host}:{redis.port},db=7"
+        os.environ["RANKCT_SPARK_MASTER"] = applied.spark.master
+        feast_cli(cfg, "apply")
+        yield cfg
+
+
+def test_online_equals_offline_on_redis(applied_redis) -> None:
+    from rankct.skew import check_skew
+
+    materialize_day(applied_redis, LAST, ["item_features", "user_features"])
+    report = check_skew(applied_redis, LAST, sample_size=25)
+    assert report.passed, report.summary()
+    assert report.checked > 25 * 20
+    online = feature_store(applied_redis).get_online_features(
+        features=["item_features:price", "price_to_user_median:price_to_user_median"],
+        entity_rows=[{"item_id": 1, "user_id": 1}]).to_dict()
+    assert "price_to_user_median" in online
