@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
+from rankct.errors import RankctError
 from rankct.features.build import build_range
 from rankct.store import feast_cli, feature_store, materialize_day
 
@@ -126,3 +127,26 @@ def test_online_equals_offline_on_redis(applied_redis) -> None:
         features=["item_features:price", "price_to_user_median:price_to_user_median"],
         entity_rows=[{"item_id": 1, "user_id": 1}]).to_dict()
     assert "price_to_user_median" in online
+
+
+def test_request_matrix_is_one_call_in_model_column_order(applied) -> None:
+    import numpy as np
+    from rankct.retrieval import model_columns, request_matrix
+
+    materialize_day(applied, LAST)
+    store = feature_store(applied)
+    items = pd.read_parquet(applied.home / "data" / "features" / "item_features" / f"dt={LAST}")
+    users = pd.read_parquet(applied.home / "data" / "features" / "user_features" / f"dt={LAST}")
+    candidates = [{"item_id": int(r.item_id), "category": r.item_category, "brand": r.item_brand}
+                  for r in items.head(200).itertuples()]
+    user = int(users["user_id"].iloc[0])
+    columns, matrix = request_matrix(store, user, candidates, query="dresses")
+    assert columns == model_columns(store) and "price" in columns and "item_category" not in columns
+    assert matrix.shape == (200, len(columns)) and matrix.dtype == np.float32
+    price = matrix[:, columns.index("price")]
+    np.testing.assert_allclose(price, items.head(200)["price"].to_numpy(), rtol=1e-6)
+    match = matrix[:, columns.index("query_category_match")]
+    assert set(np.unique(match)) <= {0.0, 1.0}
+    assert (match == 1).sum() == (items.head(200)["item_category"] == "dresses").sum()
+    with pytest.raises(RankctError, match="1 to 500 candidates"):
+        request_matrix(store, user, candidates * 3)
