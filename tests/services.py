@@ -4,8 +4,18 @@ answers, else the service this machine runs. Tests print which one they used; no
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
+
+
+class ServiceBackend(UserWarning):
+    """Not a problem: the note, in pytest's summary, of which real service a test used."""
+
+
+def announce(text: str) -> None:
+    """Put ``text`` in the test run's summary (captured output of passing tests is hidden)."""
+    warnings.warn(text, ServiceBackend, stacklevel=2)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from rankct.features.build import build_range
 from rankct.store import feast_cli, feature_store, materialize_day
 
 from tests.conftest import START
+from tests.services import announce
 
 pytestmark = pytest.mark.integration
 LAST = START + timedelta(days=1)
@@ -95,14 +96,12 @@ def test_skew_check_passes_after_materialization_and_names_a_tampered_value(appl
 
 
 @pytest.fixture(scope="module")
-def applied_redis(applied, spark, request):
+def applied_redis(applied, spark):
     """The same feature tables registered under the prod profile, whose online store is Redis."""
     from tests.services import redis_endpoint
 
     with redis_endpoint() as redis:
-        # Said in the test output, not only in captured logs: which Redis the test really used.
-        request.config.pluginmanager.get_plugin("terminalreporter").write_line(
-            f"[online store for Redis tests: {redis.backend} at {redis.host}:{redis.port}]")
+        announce(f"Redis online store tests use the {redis.backend} at {redis.host}:{redis.port}")
         cfg = applied.model_copy(deep=True)
         cfg.profile = "prod"
         cfg.home = applied.home.parent / "feast_home_redis"
