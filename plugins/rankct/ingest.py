@@ -23,7 +23,7 @@ from rankct.config import RankctConfig
 from rankct.contract import SUCCESS_MARKER, TABLES, partition_path
 from rankct.errors import DataContractError, RankctError
 from rankct.io import atomic_dir
-from rankct.spark import get_spark, spark_type
+from rankct.spark import get_spark, spark_type, union_all
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -211,7 +211,7 @@ def ingest(mapping_path: Path | str, files: list[Path], out: Path | str, config:
         spec = mapping.tables[table]
         parts = [to_contract(_read(spark, f, spec), table, spec, mapping.timezone, str(f))
                  for f in table_files]
-        frames[table] = parts[0] if len(parts) == 1 else _union(parts)
+        frames[table] = union_all(parts)
     frames = _with_partition_date(frames)
 
     outcome = IngestOutcome()
@@ -230,9 +230,3 @@ def ingest(mapping_path: Path | str, files: list[Path], out: Path | str, config:
                                for day in sorted(fact_days)]
     return outcome
 
-
-def _union(parts: list[DataFrame]) -> DataFrame:
-    result = parts[0]
-    for part in parts[1:]:
-        result = result.unionByName(part)
-    return result

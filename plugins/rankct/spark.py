@@ -15,7 +15,7 @@ import pyarrow as pa
 from rankct.config import SparkConfig
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import DataType, StructType
 
 
@@ -45,6 +45,14 @@ def get_spark(config: SparkConfig | None = None, app_name: str = "rankct") -> Sp
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+def union_all(frames: list[DataFrame]) -> DataFrame:
+    """Union DataFrames by column name (at least one)."""
+    result = frames[0]
+    for frame in frames[1:]:
+        result = result.unionByName(frame)
+    return result
 
 
 def spark_type(arrow_type: pa.DataType) -> DataType:

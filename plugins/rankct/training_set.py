@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rankct.config import RankctConfig
-from rankct.features.build import _raw
+from rankct.features.build import read_raw_partition
 from rankct.features.daily import labelled_impressions
 from rankct.quality.content import load_history
+from rankct.spark import union_all
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -28,8 +29,8 @@ def labelled_requests(spark: SparkSession, data_root: Path | str, start: date, e
 
     data_root = Path(data_root)
     days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
-    impressions = _union([_raw(spark, data_root, "impressions", d) for d in days])
-    events = _union([_raw(spark, data_root, "events", d) for d in days])
+    impressions = union_all([read_raw_partition(spark, data_root, "impressions", d) for d in days])
+    events = union_all([read_raw_partition(spark, data_root, "events", d) for d in days])
     # Category and brand never change for a listing: the latest row names them.
     items = (load_history(spark, data_root, "items", end, ["item_id", "category", "brand", "price"])
              .dropDuplicates(["item_id"]))
@@ -60,9 +61,3 @@ def training_set(spark: SparkSession, data_root: Path | str, start: date, end: d
     return frame.sort_values(["event_timestamp", "request_id", "position"],
                              kind="stable").reset_index(drop=True)
 
-
-def _union(frames: list[DataFrame]) -> DataFrame:
-    result = frames[0]
-    for frame in frames[1:]:
-        result = result.unionByName(frame)
-    return result

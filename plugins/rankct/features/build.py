@@ -19,6 +19,7 @@ from rankct.errors import DataContractError
 from rankct.features import daily, windows
 from rankct.io import publish_dataframe
 from rankct.quality.content import load_history
+from rankct.spark import union_all
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -48,7 +49,9 @@ def as_of(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)
 
 
-def _raw(spark: SparkSession, data_root: Path, table: str, day: date) -> DataFrame:
+def read_raw_partition(spark: SparkSession, data_root: Path, table: str,
+                       day: date) -> DataFrame:
+    """A complete raw partition as a contract-typed DataFrame; a clear error if it is missing."""
     path = partition_path(data_root, table, day)
     if not (path / SUCCESS_MARKER).exists():
         raise DataContractError(f"{table} partition dt={day} is missing or incomplete ({path})",
@@ -68,10 +71,7 @@ def _read_daily(spark: SparkSession, paths: FeaturePaths, grain: str, day: date)
         path = paths.daily(grain, day - timedelta(days=back))
         if (path / SUCCESS_MARKER).exists():
             frames.append(spark.read.parquet(str(path)).withColumn("day_back", F.lit(back)))
-    result = frames[0]
-    for frame in frames[1:]:
-        result = result.unionByName(frame)
-    return result
+    return union_all(frames)
 
 
 def build_day(spark: SparkSession, data_root: Path | str, day: date,
@@ -86,7 +86,8 @@ def build_day(spark: SparkSession, data_root: Path | str, day: date,
                                                            "updated_at"])
     item_now = windows.latest_as_of(items, ["item_id"], cutoff)
     labelled = daily.labelled_impressions(
-        _raw(spark, data_root, "impressions", day), _raw(spark, data_root, "events", day),
+        read_raw_partition(spark, data_root, "impressions", day),
+        read_raw_partition(spark, data_root, "events", day),
         item_now, config.labels.attribution_window_minutes, cutoff).cache()
     for grain, key in GRAINS.items():
         publish_dataframe(daily.daily_counts(labelled, key), paths.daily(grain, day), key)
