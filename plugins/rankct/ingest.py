@@ -176,7 +176,9 @@ def _publish(spark: SparkSession, df: DataFrame, data_root: Path, table: str,
         df.repartition("dt").sortWithinPartitions(*TABLES[table].key).write.partitionBy("dt") \
             .parquet(str(staging))
         days = {date.fromisoformat(p.name[3:]) for p in staging.glob("dt=*")}
-        rows = df.count()
+        # Count from the written footers: df.count() would re-read and re-map the whole export.
+        from rankct.quality.files import read_footer
+        rows = sum(read_footer(f).num_rows for f in staging.rglob("*.parquet"))
         for day in sorted(days | extra_days):
             src = staging / f"dt={day.isoformat()}"
             if not src.exists():

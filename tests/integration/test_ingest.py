@@ -119,3 +119,13 @@ def test_mapping_with_unknown_column_is_refused(config, tmp_path) -> None:
                                                              "columns": {"evt": "x"}}}}))
     with pytest.raises(RankctError, match=r"events.columns names \['evt'\]"):
         ingest(mapping, [tmp_path / "x.csv"], tmp_path / "out", config)
+
+
+def test_ingest_counts_the_rows_it_wrote(tiny_market, config, spark, tmp_path) -> None:
+    csv = tmp_path / "impressions_day.csv"
+    source = _table(tiny_market, "impressions", 1)
+    source.to_csv(csv, index=False)
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text(yaml.safe_dump({"tables": {"impressions": {"files": "impressions_*"}}}))
+    outcome = ingest(mapping, [csv], tmp_path / "out", config, validate=False)
+    assert outcome.rows["impressions"] == len(source)
