@@ -1,0 +1,1 @@
+"""Offline evaluation of rankers: ranking metrics, slices, position debiasing, model comparison."""
