@@ -1,5 +1,6 @@
-"""Request-time features that need both the user and the item (and the query): computed by the
-same function offline (training sets) and online (serving)."""
+"""Request-time features that need both the user and the item (and the query). The arithmetic
+lives in rankct.features.request_time, which batch scoring calls too: offline, online and batch
+compute them with the same code."""
 
 import pandas as pd
 from data_sources import ranking_request
@@ -15,9 +16,11 @@ from feature_views import item_features, user_features
 )
 def price_to_user_median(inputs: pd.DataFrame) -> pd.DataFrame:
     """Item price over the user's median purchase price (1.0 when the user never bought)."""
-    median = inputs["user_median_purchase_price_30d"].astype("float64")
-    ratio = inputs["price"].astype("float64") / median.where(median > 0)
-    return pd.DataFrame({"price_to_user_median": ratio.fillna(1.0)})
+    from rankct.features import request_time
+
+    ratio = request_time.price_to_user_median(inputs["price"],
+                                              inputs["user_median_purchase_price_30d"])
+    return pd.DataFrame({"price_to_user_median": ratio.to_numpy()})
 
 
 @on_demand_feature_view(
@@ -26,7 +29,7 @@ def price_to_user_median(inputs: pd.DataFrame) -> pd.DataFrame:
 )
 def query_category_match(inputs: pd.DataFrame) -> pd.DataFrame:
     """1 when the search query names the item's category, else 0 (also 0 off search)."""
-    query = inputs["query"].fillna("").astype(str).str.lower()
-    category = inputs["item_category"].fillna("").astype(str).str.lower()
-    match = [int(bool(c) and c in q) for q, c in zip(query, category)]
-    return pd.DataFrame({"query_category_match": pd.Series(match, dtype="int64")})
+    from rankct.features import request_time
+
+    match = request_time.query_category_match(inputs["query"], inputs["item_category"])
+    return pd.DataFrame({"query_category_match": match.to_numpy()})

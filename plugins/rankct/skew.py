@@ -13,8 +13,8 @@ import pandas as pd
 from rankct.config import RankctConfig
 from rankct.features.build import FEATURE_TABLES, FeaturePaths
 
-# Only single-entity views: their keys alone address an online row.
-CHECKED_VIEWS = {"item_features": "item_id", "user_features": "user_id"}
+# Every batch view, addressed online by its join keys (one or two of them).
+CHECKED_VIEWS = FEATURE_TABLES
 
 
 @dataclass
@@ -32,9 +32,9 @@ class SkewReport:
         head = (f"online/offline skew for dt={self.day}: {'OK' if self.passed else 'FAILED'} "
                 f"({self.checked} values, {len(self.mismatches)} mismatched, "
                 f"{len(self.missing)} entities missing online)")
-        lines = [f"  {m['view']}:{m['feature']} {m['key']}={m['entity']}: online={m['online']!r} "
+        lines = [f"  {m['view']}:{m['feature']} {_entity_text(m)}: online={m['online']!r} "
                  f"offline={m['offline']!r}" for m in self.mismatches[:20]]
-        lines += [f"  {m['view']} {m['key']}={m['entity']}: not in the online store"
+        lines += [f"  {m['view']} {_entity_text(m)}: not in the online store"
                   for m in self.missing[:20]]
         return "\n".join([head, *lines])
 
@@ -55,26 +55,33 @@ def check_skew(config: RankctConfig, day: date, sample_size: int = 200, seed: in
     store = feature_store(config)
     paths = FeaturePaths(config.data_root)
     report = SkewReport(day=day.isoformat())
-    for view, key in CHECKED_VIEWS.items():
+    for view, keys in CHECKED_VIEWS.items():
         offline = pd.read_parquet(paths.table(view, day))
         offline = offline.sample(min(sample_size, len(offline)), random_state=seed)
-        features = [c for c in offline.columns if c not in (*FEATURE_TABLES[view], "event_timestamp")]
-        online = store.get_online_features(
-            features=[f"{view}:{f}" for f in features],
-            entity_rows=[{key: int(k)} for k in offline[key]]).to_df()
-        for (_, off), (_, on) in zip(offline.iterrows(), online.iterrows()):
-            entity = int(off[key])
-            if all(on[f] is None or (isinstance(on[f], float) and math.isnan(on[f]))
-                   for f in features):
-                report.missing.append({"view": view, "key": key, "entity": entity})
+        features = [c for c in offline.columns if c not in (*keys, "event_timestamp")]
+        entities = [{k: _py(row[k]) for k in keys} for _, row in offline[keys].iterrows()]
+        online = store.get_online_features(features=[f"{view}:{f}" for f in features],
+                                           entity_rows=entities).to_df()
+        for entity, (_, off), (_, on) in zip(entities, offline.iterrows(), online.iterrows()):
+            label = {"view": view, "key": ",".join(keys),
+                     "entity": entity[keys[0]] if len(keys) == 1 else tuple(entity.values())}
+            if all(_py(on[f]) is None for f in features):
+                report.missing.append(label)
                 continue
             for feature in features:
                 report.checked += 1
                 if not _same(_py(on[feature]), _py(off[feature]), tolerance):
-                    report.mismatches.append({"view": view, "feature": feature, "key": key,
-                                              "entity": entity, "online": _py(on[feature]),
+                    report.mismatches.append({**label, "feature": feature,
+                                              "online": _py(on[feature]),
                                               "offline": _py(off[feature])})
     return report
+
+
+def _entity_text(mismatch: dict[str, Any]) -> str:
+    """``item_id=7`` or ``user_id=3 category=dresses``."""
+    keys = mismatch["key"].split(",")
+    values = mismatch["entity"] if len(keys) > 1 else (mismatch["entity"],)
+    return " ".join(f"{k}={v}" for k, v in zip(keys, values))
 
 
 def _py(value: Any) -> Any:

@@ -3,35 +3,16 @@ online values equal to the offline (point-in-time) values, on-demand features in
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
 from rankct.errors import RankctError
-from rankct.features.build import build_range
-from rankct.store import feast_cli, feature_store, materialize_day
+from rankct.store import feature_store, materialize_day
 
-from tests.conftest import START
-from tests.services import announce
+from tests.integration.conftest import LAST
 
 pytestmark = pytest.mark.integration
-LAST = START + timedelta(days=1)
-
-
-@pytest.fixture(scope="module")
-def applied(tiny_market, config, spark):
-    cfg = config.model_copy(deep=True)
-    cfg.home = tiny_market.parent / "feast_home"
-    # The feature tables live under the state folder's data root, as in production.
-    data = cfg.home / "data"
-    data.mkdir(parents=True)
-    os.symlink(tiny_market / "raw", data / "raw")
-    build_range(spark, data, START, LAST, cfg)
-    plan = feast_cli(cfg, "plan")
-    assert "ranker_v1" in plan
-    feast_cli(cfg, "apply")
-    return cfg
 
 
 def test_apply_registers_the_feature_service(applied) -> None:
@@ -93,26 +74,6 @@ def test_skew_check_passes_after_materialization_and_names_a_tampered_value(appl
     assert [m["entity"] for m in bad] == [int(row["item_id"].iloc[0])]
     assert "item_features:price item_id=" in tampered.summary()
     materialize_day(applied, LAST, ["item_features"])  # restore for other tests
-
-
-@pytest.fixture(scope="module")
-def applied_redis(applied, spark):
-    """The same feature tables registered under the prod profile, whose online store is Redis."""
-    from tests.services import redis_endpoint
-
-    with redis_endpoint() as redis:
-        announce(f"Redis online store tests use the {redis.backend} at {redis.host}:{redis.port}")
-        cfg = applied.model_copy(deep=True)
-        cfg.profile = "prod"
-        cfg.home = applied.home.parent / "feast_home_redis"
-        (cfg.home / "data").mkdir(parents=True, exist_ok=True)
-        if not (cfg.home / "data" / "features").exists():
-            (cfg.home / "data" / "features").symlink_to(applied.home / "data" / "features")
-        # Database 7 keeps the tests' keys apart from anything else on a shared local Redis.
-        os.environ["RANKCT_REDIS"] = f"{redis.host}:{redis.port},db=7"
-        os.environ["RANKCT_SPARK_MASTER"] = applied.spark.master
-        feast_cli(cfg, "apply")
-        yield cfg
 
 
 def test_online_equals_offline_on_redis(applied_redis) -> None:
