@@ -98,7 +98,8 @@ def cmd_features(args: argparse.Namespace) -> int:
         return 0 if report.passed else 3
     elif args.action == "materialize":
         from rankct.store import materialize_day
-        materialize_day(config, args.date)
+        for stats in materialize_day(config, args.date, stock=args.stock):
+            print(f"  {stats.view:<24} {stats.rows:>10,} rows  {stats.rows_per_second:>10,.0f} rows/s")
         print(f"materialized features of {args.date} into the {config.profile} online store")
     else:
         from rankct.training_set import training_set
@@ -108,6 +109,77 @@ def cmd_features(args: argparse.Namespace) -> int:
         frame.to_parquet(args.out, index=False)
         print(f"training set: {len(frame):,} rows, {frame['request_id'].nunique():,} requests "
               f"-> {args.out}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from rankct.config import load_config
+    from rankct.training.run import train_and_test
+
+    config = load_config()
+    chosen = {"objective": args.objective, "seed": args.seed}
+    training = config.training.model_copy(
+        update={key: value for key, value in chosen.items() if value is not None})
+    if args.letor:
+        from rankct.training.letor import load_letor_files
+
+        if not (args.valid and args.test):
+            raise RankctError("--letor needs --valid and --test files",
+                              hint="LETOR folds come as train/vali/test files: pass all three")
+        train, valid, test = load_letor_files([args.letor, args.valid, args.test])
+        features = list(train.columns[2:])
+    else:
+        import pandas as pd
+
+        from rankct.retrieval import model_columns
+        from rankct.store import feature_store
+        from rankct.training.split import split_by_time
+
+        if not args.frame.is_file():
+            raise RankctError(f"training set {args.frame} does not exist",
+                              hint="write one with `rankct features training-set --out FILE`")
+        split = split_by_time(pd.read_parquet(args.frame), training.split)
+        train, valid, test = split.train, split.valid, split.test
+        features = model_columns(feature_store(config))
+    print("requests: " + ", ".join(f"{name} {part['request_id'].nunique():,}" for name, part in
+                                  (("train", train), ("valid", valid), ("test", test))))
+    outcome = train_and_test(train, valid, test, features, training, search_trials=args.search)
+    print(outcome.summary())
+    if args.out:
+        print(f"model: {outcome.ranker.save(args.out)}")
+    return 0
+
+
+def cmd_serve_check(args: argparse.Namespace) -> int:
+    from rankct.export.serve_check import serve_check
+
+    report = serve_check(args.bundle, args.model, atol=args.atol)
+    print(json.dumps(report.as_dict(), indent=2) if args.json else report.summary())
+    return 0 if report.passed else 3
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from rankct.config import load_config
+    from rankct.registry import list_versions, open_store
+
+    store = open_store(load_config())
+    rows = list_versions(store)
+    if not rows:
+        print(f"no versions of {store.model_name} yet")
+        return 0
+    print(f"{'version':>7}  {'aliases':<28} {'decision':<9} {'data interval':<22} reasons")
+    for row in rows:
+        print(f"{row.version:>7}  {','.join(row.aliases) or '-':<28} {row.decision or '-':<9} "
+              f"{row.data_interval or '-':<22} {row.reasons[:80]}")
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from rankct.config import load_config
+    from rankct.registry import open_store, rollback
+
+    store = open_store(load_config())
+    print(f"rolled back: champion is now version {rollback(store)} of {store.model_name}")
     return 0
 
 
@@ -174,7 +246,46 @@ def build_parser() -> argparse.ArgumentParser:
             a.add_argument("--data-root", type=Path, help="default $RANKCT_HOME/data")
         if action == "training-set":
             a.add_argument("--out", type=Path, required=True, help="parquet file to write")
+        if action == "materialize":
+            a.add_argument("--stock", action="store_true",
+                           help="use Feast's own materialize (slower; any online store)")
         a.set_defaults(func=cmd_features, data_root=None)
+    p = sub.add_parser("train", help="train an XGBoost ranker and print its test metrics",
+                       description="Fit the ranker (early stopping on validation NDCG@10) on "
+                                   "LETOR files or a training set, then measure the test split.")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--letor", type=Path, metavar="TRAIN",
+                        help="LETOR/SVMlight training file (with --valid and --test)")
+    source.add_argument("--frame", type=Path, metavar="PARQUET",
+                        help="training set from `rankct features training-set`, split by time")
+    p.add_argument("--valid", type=Path, help="LETOR validation file")
+    p.add_argument("--test", type=Path, help="LETOR test file")
+    p.add_argument("--objective", choices=["rank:ndcg", "rank:pairwise", "lambdarank_unbiased"],
+                   help="default training.objective (rank:ndcg)")
+    p.add_argument("--search", type=int, metavar="N",
+                   help="random search of N trials before the final fit")
+    p.add_argument("--seed", type=int, help="default training.seed")
+    p.add_argument("--out", type=Path, metavar="MODEL.json", help="save the booster (XGBoost JSON)")
+    p.set_defaults(func=cmd_train)
+    p = sub.add_parser("serve-check", help="score an export bundle as Triton and Vespa would",
+                       description="Load the bundle's Triton model and Vespa package as the "
+                                   "servers do, send its golden requests and compare with the "
+                                   "booster. Exit 0 when every score and order matches, 3 if not.")
+    p.add_argument("--bundle", type=Path, required=True, help="export folder <out>/<version>")
+    p.add_argument("--model", type=Path, required=True, metavar="BOOSTER_FILE",
+                   help="the native XGBoost model (JSON or UBJSON) the bundle was exported from")
+    p.add_argument("--atol", type=float, default=1e-4, help="largest score difference allowed")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_serve_check)
+    p = sub.add_parser("models", help="list registered versions, aliases and gate decisions",
+                       description="Versions of the registered model, newest first, with their "
+                                   "aliases (champion, challenger, previous_champion) and gate "
+                                   "decisions.")
+    p.set_defaults(func=cmd_models)
+    p = sub.add_parser("rollback", help="restore the previous champion",
+                       description="Move the alias champion back to the version it replaced; "
+                                   "exit 2 when there is none.")
+    p.set_defaults(func=cmd_rollback)
     p = sub.add_parser("demo", help="the main job of `make run`",
                        description="Simulate a small marketplace with one bad day under "
                                    "$RANKCT_HOME and validate every day.")

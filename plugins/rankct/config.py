@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from rankct.errors import ConfigError
 
@@ -52,12 +52,122 @@ class QualityConfig(BaseModel):
     report_sample_rows: int = 50_000
 
 
+class TrainingSplitConfig(BaseModel):
+    """How a training frame is cut by request time into train / validation / test.
+
+    ``by="days"``: ``valid`` and ``test`` count UTC calendar days of request time, the latest days
+    are test and the days before them validation. ``by="fraction"``: shares of the requests
+    ordered by time (for short ranges). A request is never cut in two either way.
+    """
+
+    by: Literal["days", "fraction"] = "days"
+    valid: float = Field(1, gt=0)
+    test: float = Field(1, gt=0)
+
+    @model_validator(mode="after")
+    def _sizes(self) -> TrainingSplitConfig:
+        if self.by == "days" and not (float(self.valid).is_integer()
+                                      and float(self.test).is_integer()):
+            raise ValueError("split.by=days takes whole numbers of days for valid and test")
+        if self.by == "fraction" and self.valid + self.test >= 1:
+            raise ValueError("split.by=fraction needs valid + test < 1 (the rest is train)")
+        return self
+
+
+class TrainingConfig(BaseModel):
+    """The XGBoost ranker: objective, tree parameters, early stopping, split and search budget."""
+
+    # lambdarank_unbiased = rank:ndcg with XGBoost's position debiasing (Unbiased LambdaMART).
+    objective: Literal["rank:ndcg", "rank:pairwise", "lambdarank_unbiased"] = "rank:ndcg"
+    eta: float = Field(0.1, gt=0, le=1)
+    max_depth: int = Field(6, ge=1, le=16)
+    min_child_weight: float = Field(1.0, ge=0)
+    subsample: float = Field(0.8, gt=0, le=1)
+    colsample_bytree: float = Field(0.8, gt=0, le=1)
+    reg_lambda: float = Field(1.0, ge=0)
+    reg_alpha: float = Field(0.0, ge=0)
+    max_bin: int = Field(256, ge=2)
+    # Pairs are built for the top k documents of each list ("topk"): NDCG@10 is what we measure.
+    num_pair_per_sample: int = Field(10, ge=1)
+    bias_norm: float = Field(0.5, gt=0)  # lambdarank_bias_norm, unbiased objective only
+    num_boost_round: int = Field(500, ge=1)
+    early_stopping_rounds: int = Field(30, ge=1)
+    seed: int = 0
+    nthread: int = Field(0, ge=0)  # 0: all cores; the same data, seed and nthread give same bytes
+    split: TrainingSplitConfig = Field(default_factory=TrainingSplitConfig)
+    search_trials: int = Field(0, ge=0)  # random-search trials before the final fit (0: none)
+    search_seconds: float | None = Field(None, gt=0)  # and/or a wall-clock budget
+
+
+class NotifyConfig(BaseModel):
+    """The deployment webhook: where promotions are announced and how hard to try."""
+
+    url: str | None = None  # None: no notification is sent (recorded as skipped)
+    secret_env: str = "RANKCT_WEBHOOK_SECRET"  # env var holding the HMAC-SHA256 key
+    timeout_seconds: float = Field(10.0, gt=0)
+    retries: int = Field(3, ge=0)  # attempts after the first one
+    backoff_seconds: float = Field(1.0, ge=0)  # doubled after each failed attempt
+
+
+class MlflowConfig(BaseModel):
+    """Where runs and registered models live. URIs may name environment variables as ``${VAR}`` or
+    ``${VAR:-default}``, expanded when the store is opened (so secrets stay in the environment)."""
+
+    tracking_uri: str | None = None  # None: sqlite:///<home>/mlflow/mlflow.db
+    registry_uri: str | None = None  # None: the tracking URI
+    artifact_root: str | None = None  # None: <home>/mlflow/artifacts (new experiments only)
+    experiment: str = "rankct"
+    registered_model: str = "marketplace_ranker"
+    reference_sample_rows: int = Field(20_000, ge=100)  # training rows kept for data gate 2
+
+
+class GateConfig(BaseModel):
+    """Data gate 2 and the champion/challenger model gate. Metrics are rankct's (NDCG@k etc.)."""
+
+    k: int = Field(10, ge=1)  # the NDCG cut-off judged, and the top-k of churn
+    min_ndcg: float = Field(0.3, ge=0, le=1)  # absolute floor on the challenger's NDCG@k
+    alpha: float = Field(0.05, gt=0, lt=1)  # 1 - confidence of the paired interval
+    max_regression: float = Field(0.0, ge=0)  # tolerated drop of mean NDCG@k vs the champion
+    min_gain: float | None = None  # if set, the gain's lower bound must exceed it
+    test_method: Literal["randomization", "bootstrap"] = "randomization"
+    n_resamples: int = Field(10_000, ge=100)
+    seed: int = 0
+    max_churn: float = Field(0.8, ge=0, le=1)  # 1 - mean top-k overlap with the champion
+    slice_floors: dict[str, float] = Field(default_factory=dict)  # "surface" or "surface=search"
+    min_slice_requests: int = Field(50, ge=1)  # smaller slices are reported, not judged
+    require_parity: bool = True  # an ONNX parity report must be given and pass
+    max_drift_share: float = Field(0.5, gt=0, le=1)  # drifted share of feature columns
+    label_rate_low: float = Field(0.01, ge=0, le=1)  # share of impressions with grade > 0
+    label_rate_high: float = Field(0.5, ge=0, le=1)
+    drift_sample_rows: int = Field(20_000, ge=100)  # rows per side in the drift test
+
+    @model_validator(mode="after")
+    def _ordered_band(self) -> GateConfig:
+        if self.label_rate_low > self.label_rate_high:
+            raise ValueError(f"label_rate_low {self.label_rate_low} exceeds label_rate_high "
+                             f"{self.label_rate_high}")
+        return self
+
+
+class PipelineConfig(BaseModel):
+    """The daily training run: how much history it trains on and what it keeps for serving."""
+
+    train_window_days: int = Field(7, ge=3)  # labelled days in a training set, ending on the run day
+    min_history_days: int = Field(3, ge=3)  # fewer days of raw data: warm-up, no training
+    golden_requests: int = Field(64, ge=1)  # held-out requests in the ONNX parity proof
+
+
 class RankctConfig(BaseModel):
     profile: str = "local"
     home: Path = Field(default_factory=lambda: REPO_ROOT / "var")
     spark: SparkConfig = Field(default_factory=SparkConfig)
     labels: LabelConfig = Field(default_factory=LabelConfig)
     quality: QualityConfig = Field(default_factory=QualityConfig)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
+    gate: GateConfig = Field(default_factory=GateConfig)
+    pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
 
     @property
     def data_root(self) -> Path:

@@ -11,7 +11,7 @@ import numpy as np
 from rankct.errors import RankctError
 
 if TYPE_CHECKING:
-    from feast import FeatureStore
+    from feast import FeatureService, FeatureStore
 
 MAX_CANDIDATES = 500
 # Strings are join keys or labels for people, not model inputs (their numeric codes are).
@@ -20,10 +20,52 @@ _NON_NUMERIC = {"item_category", "item_brand", "top_category"}
 
 def model_columns(store: FeatureStore, service: str = "ranker_v1") -> list[str]:
     """The numeric features of ``service`` in a fixed order: the model's input columns."""
+    return _numeric_columns(store.get_feature_service(service))
+
+
+def _numeric_columns(service: FeatureService) -> list[str]:
     columns = []
-    for projection in store.get_feature_service(service).feature_view_projections:
+    for projection in service.feature_view_projections:
         columns += [f.name for f in projection.features if f.name not in _NON_NUMERIC]
     return columns
+
+
+class RequestFeatures:
+    """Serves feature matrices for ranking requests from one FeatureStore.
+
+    The FeatureService and the column order are resolved once, not per request (a registry
+    lookup costs more than the online read of a small request), and the response is read
+    straight from Feast's protobuf instead of through ``to_dict``'s per-value type dispatch.
+    """
+
+    def __init__(self, store: FeatureStore, service: str = "ranker_v1",
+                 columns: list[str] | None = None) -> None:
+        self.store = store
+        self.service = store.get_feature_service(service)
+        self.columns = columns or _numeric_columns(self.service)
+
+    def matrix(self, user_id: int, candidates: Sequence[dict[str, Any]],
+               query: str | None = None) -> np.ndarray:
+        """float32 [len(candidates), len(columns)], NaN where the store has no value."""
+        if not 0 < len(candidates) <= MAX_CANDIDATES:
+            raise RankctError(f"a ranking request takes 1 to {MAX_CANDIDATES} candidates, "
+                              f"got {len(candidates)}")
+        rows = [{"user_id": user_id, "item_id": c["item_id"], "category": c["category"],
+                 "brand": c["brand"], "query": query or ""} for c in candidates]
+        proto = self.store.get_online_features(features=self.service, entity_rows=rows).proto
+        position = {name: i for i, name in enumerate(proto.metadata.feature_names.val)}
+        matrix = np.full((len(rows), len(self.columns)), np.nan, dtype=np.float32)
+        for j, name in enumerate(self.columns):
+            if name not in position:
+                raise RankctError(f"the online response lacks feature {name!r}",
+                                  hint="`rankct features apply` the repository the model uses")
+            matrix[:, j] = [_number(v) for v in proto.results[position[name]].values]
+        return matrix
+
+
+def _number(value: Any) -> float:
+    kind = value.WhichOneof("val")
+    return np.nan if kind is None or kind == "null_val" else getattr(value, kind)
 
 
 def request_matrix(store: FeatureStore, user_id: int, candidates: Sequence[dict[str, Any]],
@@ -32,18 +74,8 @@ def request_matrix(store: FeatureStore, user_id: int, candidates: Sequence[dict[
     """Features of ``candidates`` (dicts with item_id, category, brand) for ``user_id``.
 
     Returns the column names and a float32 matrix, one row per candidate in the given order,
-    NaN where the online store has no value (as XGBoost treats missing values).
+    NaN where the online store has no value (as XGBoost treats missing values). For a stream of
+    requests keep one :class:`RequestFeatures` instead.
     """
-    if not 0 < len(candidates) <= MAX_CANDIDATES:
-        raise RankctError(f"a ranking request takes 1 to {MAX_CANDIDATES} candidates, "
-                          f"got {len(candidates)}")
-    columns = columns or model_columns(store, service)
-    rows = [{"user_id": user_id, "item_id": c["item_id"], "category": c["category"],
-             "brand": c["brand"], "query": query or ""} for c in candidates]
-    values = store.get_online_features(features=store.get_feature_service(service),
-                                       entity_rows=rows).to_dict()
-    matrix = np.full((len(rows), len(columns)), np.nan, dtype=np.float32)
-    for j, name in enumerate(columns):
-        column = values[name]
-        matrix[:, j] = [np.nan if v is None else v for v in column]
-    return columns, matrix
+    features = RequestFeatures(store, service, columns)
+    return features.columns, features.matrix(user_id, candidates, query)

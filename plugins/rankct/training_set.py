@@ -3,11 +3,13 @@ FeatureService, as one frame grouped and sorted by request."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rankct.config import RankctConfig
+from rankct.errors import RankctError
 from rankct.features.build import read_raw_partition
 from rankct.features.daily import labelled_impressions
 from rankct.quality.content import load_history
@@ -22,13 +24,18 @@ REQUEST_COLUMNS = ["request_id", "user_id", "item_id", "category", "brand", "pos
 
 
 def labelled_requests(spark: SparkSession, data_root: Path | str, start: date, end: date,
-                      config: RankctConfig) -> DataFrame:
-    """Every impression of ``start``..``end`` with its graded label (the best event inside the
-    attribution window, grades from the configuration) and the item's category and brand."""
+                      config: RankctConfig, skip: Collection[date] = ()) -> DataFrame:
+    """Every impression of ``start``..``end`` (less the ``skip`` days, e.g. those the data gate
+    stopped) with its graded label (the best event inside the attribution window, grades from
+    the configuration) and the item's category and brand."""
     from pyspark.sql import functions as F
 
     data_root = Path(data_root)
     days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    days = [d for d in days if d not in set(skip)]
+    if not days:
+        raise RankctError(f"no usable day between {start} and {end} for a training set",
+                          hint="check the data gate results of those days")
     impressions = union_all([read_raw_partition(spark, data_root, "impressions", d) for d in days])
     events = union_all([read_raw_partition(spark, data_root, "events", d) for d in days])
     # Category and brand never change for a listing: the latest row names them.
@@ -48,13 +55,14 @@ def labelled_requests(spark: SparkSession, data_root: Path | str, start: date, e
 
 
 def training_set(spark: SparkSession, data_root: Path | str, start: date, end: date,
-                 config: RankctConfig, service: str = "ranker_v1") -> pd.DataFrame:
+                 config: RankctConfig, service: str = "ranker_v1",
+                 skip: Collection[date] = ()) -> pd.DataFrame:
     """Labelled impressions joined point-in-time with ``service``'s features (each impression
     sees the features valid when it was served), sorted by request and position."""
     from rankct.store import feature_store
 
     store = feature_store(config)
-    entity = labelled_requests(spark, data_root, start, end, config)
+    entity = labelled_requests(spark, data_root, start, end, config, skip)
     job = store.get_historical_features(entity_df=entity,
                                         features=store.get_feature_service(service))
     frame = job.to_df()

@@ -47,3 +47,41 @@ def _slice_values(frame: pd.DataFrame, name: str, slicing: pd.Series | str) -> p
                           hint="build it from the frame's columns, or pass a column name")
     return slicing
 
+
+
+NEW_ITEM_DAYS = 7.0
+NEW_USER_DAYS = 30.0
+HEAD_QUERY_SHARE = 0.5
+
+
+def standard_slices(frame: pd.DataFrame) -> dict[str, pd.Series]:
+    """The slicings every evaluation reports, from the training-set columns that are present.
+
+    surface and category as logged; new items (listed under 7 days before) and new users (signed
+    up under 30 days before) from the features; head queries are the most frequent queries that
+    together make half of the search requests, the rest tail (no query: no query slice).
+    """
+    slices: dict[str, pd.Series] = {}
+    for column in ("surface", "category"):
+        if column in frame.columns:
+            slices[column] = frame[column]
+    if "age_days" in frame.columns:
+        slices["new_item"] = _flag(frame["age_days"] < NEW_ITEM_DAYS, frame["age_days"])
+    if "days_since_signup" in frame.columns:
+        slices["new_user"] = _flag(frame["days_since_signup"] < NEW_USER_DAYS,
+                                   frame["days_since_signup"])
+    if "query" in frame.columns:
+        slices["query_kind"] = _query_kind(frame)
+    return slices
+
+
+def _flag(condition: pd.Series, source: pd.Series) -> pd.Series:
+    return condition.map({True: "yes", False: "no"}).where(source.notna())
+
+
+def _query_kind(frame: pd.DataFrame) -> pd.Series:
+    queries = frame["query"].where(frame["query"].fillna("") != "")
+    per_request = frame.assign(_q=queries).drop_duplicates("request_id")["_q"].dropna()
+    counts = per_request.value_counts()
+    head = set(counts.index[(counts.cumsum() - counts) < HEAD_QUERY_SHARE * counts.sum()])
+    return queries.map(lambda q: "head" if q in head else "tail").where(queries.notna())

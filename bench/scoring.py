@@ -1,0 +1,172 @@
+"""Scoring speed: the Spark batch-scoring stage against one process, and request latency.
+
+1. Throughput: the same rows (ranker_v1's columns, synthetic values) scored by
+   ``rankct.scoring.score.score_rows`` (mapInPandas, booster broadcast as bytes) on ``local[*]``,
+   and in this process by the same pandas code plus ``inplace_predict`` on every core. Both
+   include building the float32 matrix and the request-time features. Ratio = Spark / single.
+2. Latency of one 100-candidate request: ONNX Runtime under several session options, and native
+   XGBoost (``inplace_predict`` and ``DMatrix`` + ``predict``), p50 and p99 over many calls.
+
+Usage: python bench/scoring.py [--rows 300000] [--trees 300] [--repeats 3] [--calls 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pandas as pd
+import xgboost as xgb
+from rankct.config import SparkConfig
+from rankct.export.onnx_model import onnx_session, save_onnx, to_onnx
+from rankct.scoring.frame import add_request_features, feature_matrix
+from rankct.scoring.score import score_rows
+from rankct.spark import get_spark
+
+ITEM = ["price", "log_price", "age_days", "condition_rank", "photo_count", "category_code",
+        "brand_code", "seller_rating", "seller_sales_30d", "brand_ctr_30d",
+        "brand_impressions_30d", *[f"{c}_{d}d" for d in (1, 7, 30)
+                                   for c in ("impressions", "clicks", "favourites")],
+        "ctr_1d", "ctr_7d", "ctr_30d"]
+USER = ["days_since_signup", "user_impressions_7d", "user_clicks_7d", "user_impressions_30d",
+        "user_clicks_30d", "user_ctr_7d", "user_ctr_30d", "user_purchases_30d",
+        "user_median_purchase_price_30d", "top_category_share"]
+AFFINITY = [f"user_{k}_{c}_30d" for k in ("category", "brand")
+            for c in ("impressions", "engaged", "purchases", "affinity")]
+FEATURES = [*ITEM, *USER, *AFFINITY, "price_to_user_median", "query_category_match"]
+CATEGORIES = ["dresses", "bags", "shoes", "coats", "jeans", "books", "toys", "sneakers"]
+
+
+def rows(n: int, seed: int = 0) -> pd.DataFrame:
+    """Candidate rows as the scoring job builds them: keys, category, table features (10% NaN)."""
+    rng = np.random.default_rng(seed)
+    table = [c for c in FEATURES if c not in ("price_to_user_median", "query_category_match")]
+    values = rng.gamma(2.0, 10.0, size=(n, len(table)))
+    values[rng.random(values.shape) < 0.1] = np.nan
+    frame = pd.DataFrame(values, columns=table)
+    frame["price"] = rng.gamma(2.0, 15.0, size=n)
+    frame.insert(0, "user_id", rng.integers(0, n // 150 + 1, size=n))
+    frame.insert(1, "item_id", np.arange(n))
+    frame["sources"] = "popular"
+    frame["item_category"] = rng.choice(CATEGORIES, size=n)
+    return frame
+
+
+def booster(n_trees: int) -> xgb.Booster:
+    frame = add_request_features(rows(20_000, seed=1)).sort_values("user_id")
+    rng = np.random.default_rng(2)
+    label = rng.integers(0, 4, size=len(frame))
+    dtrain = xgb.DMatrix(feature_matrix(frame, FEATURES), label=label, qid=frame["user_id"],
+                         feature_names=FEATURES, missing=np.nan)
+    return xgb.train({"objective": "rank:ndcg", "max_depth": 6, "eta": 0.1, "nthread": 0,
+                      "seed": 0}, dtrain, num_boost_round=n_trees)
+
+
+def throughput(model: xgb.Booster, n: int, repeats: int) -> dict[str, float]:
+    """Rows/s of the Spark stage and of one process on the same rows (medians)."""
+    frame = rows(n)
+    cores = os.cpu_count() or 1
+    single = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        X = feature_matrix(add_request_features(frame), FEATURES)
+        model.set_param({"nthread": cores})
+        model.inplace_predict(X, predict_type="margin", missing=np.nan)
+        single.append(n / (time.perf_counter() - start))
+    spark = get_spark(SparkConfig(master="local[*]", driver_memory="4g",
+                                  shuffle_partitions=cores), app_name="rankct-bench-scoring")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "rows.parquet"
+        frame.to_parquet(path, index=False)
+        source = spark.read.parquet(str(path)).repartition(cores * 2).cache()
+        source.count()
+        scored = score_rows(source, model, FEATURES)
+        scored.write.format("noop").mode("overwrite").save()  # warm-up: Python workers start
+        distributed = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            scored.write.format("noop").mode("overwrite").save()
+            distributed.append(n / (time.perf_counter() - start))
+    return {"cores": cores, "single": statistics.median(single),
+            "spark": statistics.median(distributed)}
+
+
+def _percentiles(fn, X: np.ndarray, calls: int) -> tuple[float, float]:
+    for _ in range(50):
+        fn(X)
+    times = np.empty(calls)
+    for i in range(calls):
+        start = time.perf_counter_ns()
+        fn(X)
+        times[i] = time.perf_counter_ns() - start
+    return float(np.percentile(times, 50)) / 1e3, float(np.percentile(times, 99)) / 1e3
+
+
+def _session(path: Path, threads: int, level: ort.GraphOptimizationLevel,
+             mode: ort.ExecutionMode) -> ort.InferenceSession:
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
+    opts.graph_optimization_level, opts.execution_mode = level, mode
+    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+def latency(model: xgb.Booster, calls: int) -> list[tuple[str, float, float]]:
+    """(configuration, p50 us, p99 us) for one request of 100 candidates."""
+    X = feature_matrix(add_request_features(rows(100, seed=3)), FEATURES)
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.onnx"
+        save_onnx(to_onnx(model, FEATURES), path)
+        seq, par = ort.ExecutionMode.ORT_SEQUENTIAL, ort.ExecutionMode.ORT_PARALLEL
+        full, none = ort.GraphOptimizationLevel.ORT_ENABLE_ALL, ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        sessions = {
+            "ort onnx_session default (intra=all cores)": onnx_session(path),
+            "ort onnx_session threads=1": onnx_session(path, threads=1),
+            "ort intra=1, no graph optimization": _session(path, 1, none, seq),
+            "ort intra=2, sequential": _session(path, 2, full, seq),
+            "ort intra=1, parallel mode": _session(path, 1, full, par),
+        }
+        for name, session in sessions.items():
+            results.append((name, *_percentiles(
+                lambda x, s=session: s.run(["score"], {"features": x}), X, calls)))
+    for threads in (1, os.cpu_count() or 1):
+        model.set_param({"nthread": threads})
+        results.append((f"xgboost inplace_predict nthread={threads}", *_percentiles(
+            lambda x: model.inplace_predict(x, predict_type="margin", missing=np.nan), X, calls)))
+    model.set_param({"nthread": 1})
+    results.append(("xgboost DMatrix + predict nthread=1", *_percentiles(
+        lambda x: model.predict(xgb.DMatrix(x, feature_names=FEATURES, missing=np.nan),
+                                output_margin=True), X, calls)))
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=300_000)
+    parser.add_argument("--trees", type=int, default=300)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--calls", type=int, default=1000)
+    args = parser.parse_args()
+    model = booster(args.trees)
+    print(f"model: {args.trees} trees of depth 6, {len(FEATURES)} features")
+    lat = latency(model, args.calls)
+    print(f"\none request of 100 candidates, {args.calls} calls:")
+    print(f"  {'configuration':<44} {'p50 us':>9} {'p99 us':>9}")
+    for name, p50, p99 in lat:
+        print(f"  {name:<44} {p50:>9.1f} {p99:>9.1f}")
+    tp = throughput(model, args.rows, args.repeats)
+    print(f"\nbatch scoring of {args.rows:,} rows on {tp['cores']} cores (median of "
+          f"{args.repeats}):")
+    print(f"  single process (pandas + inplace_predict)  {tp['single']:>12,.0f} rows/s")
+    print(f"  Spark mapInPandas (score_rows)             {tp['spark']:>12,.0f} rows/s")
+    print(f"  ratio Spark / single process               {tp['spark'] / tp['single']:>12.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""The MLflow tracking store and model registry of a configuration, and rankct's tag names.
+
+URIs are set explicitly on every client: nothing here depends on ``MLFLOW_TRACKING_URI`` or on a
+global set by some other code. The one MLflow call that needs the global ("fluent") state,
+logging a model, runs inside :meth:`Store.activated`, which restores the previous values after.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rankct.config import RankctConfig
+from rankct.errors import RankctError
+
+# Tags of every registered version (DESIGN.md, "Model registry conventions").
+TAG_DATA_INTERVAL = "data_interval"
+TAG_DATASET_FINGERPRINT = "dataset_fingerprint"
+TAG_FEATURE_SERVICE = "feature_service"
+TAG_GIT_COMMIT = "git_commit"
+TAG_AIRFLOW_RUN_ID = "airflow_run_id"
+TAG_GATE_DECISION = "gate_decision"  # pending (just trained), passed or rejected
+TAG_GATE_REASONS = "gate_reasons"
+TAG_ONNX_SHA256 = "onnx_sha256"  # set by the export once the ONNX file exists
+TAG_PREVIOUS_CHAMPION = "previous_champion"  # on a promoted version: the version it replaced
+TAG_ROLLED_BACK = "rolled_back"  # on a champion that a rollback removed
+PENDING, PASSED, REJECTED = "pending", "passed", "rejected"
+
+ALIAS_CHAMPION = "champion"
+ALIAS_CHALLENGER = "challenger"
+ALIAS_PREVIOUS = "previous_champion"
+
+_ENV_REF = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
+
+
+@dataclass(frozen=True)
+class Store:
+    """An open tracking store and registry, with the experiment and model rankct uses."""
+
+    tracking_uri: str
+    registry_uri: str
+    artifact_root: str
+    experiment: str
+    model_name: str
+    client: Any  # mlflow.MlflowClient bound to the two URIs
+
+    @contextmanager
+    def activated(self) -> Iterator[None]:
+        """Point MLflow's global state at this store for the duration, then restore it."""
+        import mlflow
+
+        saved = {key: os.environ.get(key) for key in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+        previous_tracking = mlflow.get_tracking_uri() if saved["MLFLOW_TRACKING_URI"] else None
+        mlflow.set_tracking_uri(self.tracking_uri)
+        mlflow.set_registry_uri(self.registry_uri)
+        try:
+            yield
+        finally:
+            # set_*_uri also export environment variables; put back exactly what was there.
+            mlflow.set_tracking_uri(previous_tracking)
+            mlflow.set_registry_uri(saved["MLFLOW_REGISTRY_URI"])
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+    def experiment_id(self) -> str:
+        """The id of the rankct experiment, created with the configured artifact root if new."""
+        found = self.client.get_experiment_by_name(self.experiment)
+        if found is not None:
+            return found.experiment_id
+        return self.client.create_experiment(self.experiment, artifact_location=self.artifact_root)
+
+
+def expand_env(value: str, environ: dict[str, str] | None = None) -> str:
+    """Replace ``${VAR}`` and ``${VAR:-default}`` by the environment's values."""
+    env = os.environ if environ is None else environ
+
+    def replace(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in env and env[name] != "":
+            return env[name]
+        if default is None:
+            raise RankctError(f"environment variable {name} is not set (used in the MLflow "
+                              "configuration)", hint=f"export {name}=... or give a default")
+        return default
+
+    return _ENV_REF.sub(replace, value)
+
+
+def redact(uri: str) -> str:
+    """The URI with any password replaced, for messages and logs."""
+    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", uri)
+
+
+def resolve_uris(config: RankctConfig) -> tuple[str, str, str]:
+    """(tracking URI, registry URI, artifact root) of ``config``; local defaults under home."""
+    settings = config.mlflow
+    home = Path(config.home).resolve() / "mlflow"
+    tracking = expand_env(settings.tracking_uri or "") or f"sqlite:///{home / 'mlflow.db'}"
+    registry = expand_env(settings.registry_uri or "") or tracking
+    artifacts = expand_env(settings.artifact_root or "") or (home / "artifacts").as_uri()
+    if "://" not in artifacts:  # a plain path: MLflow wants a URI
+        artifacts = Path(artifacts).resolve().as_uri()
+    return tracking, registry, artifacts
+
+
+def open_store(config: RankctConfig) -> Store:
+    """Open (and on first use create) the tracking store and registry of ``config``."""
+    from mlflow import MlflowClient
+
+    tracking, registry, artifacts = resolve_uris(config)
+    for uri in (tracking, registry):
+        if uri.startswith("sqlite:///"):
+            Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        _probe(tracking)
+        # Connects and, on a new database, creates MLflow's tables.
+        client = MlflowClient(tracking_uri=tracking, registry_uri=registry)
+        client.search_registered_models(max_results=1)
+    except Exception as exc:  # MLflow wraps driver errors in several types; all mean "unusable"
+        raise RankctError(f"MLflow store {redact(tracking)} is unusable: {exc}",
+                          hint="check the database is up and mlflow.tracking_uri "
+                               "(RANKCT__MLFLOW__TRACKING_URI) names it; for PostgreSQL use "
+                               "postgresql+psycopg2://, the installed driver") from exc
+    return Store(tracking_uri=tracking, registry_uri=registry, artifact_root=artifacts,
+                 experiment=config.mlflow.experiment, model_name=config.mlflow.registered_model,
+                 client=client)
+
+
+def _probe(uri: str) -> None:
+    """One plain connection to a database server: MLflow retries a refused one for minutes."""
+    if not uri.startswith(("postgresql", "mysql", "mssql")):
+        return
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(uri, poolclass=sqlalchemy.pool.NullPool)
+    try:
+        engine.connect().close()
+    finally:
+        engine.dispose()

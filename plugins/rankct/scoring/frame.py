@@ -1,0 +1,76 @@
+"""The model's input rows for (user, item) candidate pairs, as of the scoring time.
+
+Table features come from the day's offline feature tables, joined as Feast's FeatureService
+``ranker_v1`` joins them (item, user, user x category, user x brand; a missing row gives missing
+values). Request-time features are computed by ``rankct.features.request_time``, the code the
+Feast on-demand views run, so batch scores see the values training and online serving saw.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from rankct.errors import RankctError
+from rankct.features import request_time
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+REQUEST_TIME_FEATURES = ("price_to_user_median", "query_category_match")
+# The table columns the request-time features are computed from.
+REQUEST_TIME_INPUTS = ("price", "user_median_purchase_price_30d", "item_category")
+# Batch recommendations answer no search: the query is empty, as on the feed surface.
+BATCH_QUERY = ""
+
+
+def scoring_rows(pairs: DataFrame, items: DataFrame, users: DataFrame,
+                 category_affinity: DataFrame, brand_affinity: DataFrame) -> DataFrame:
+    """``pairs`` with every table feature of its item, user, user x category and user x brand."""
+    def features(frame: DataFrame) -> DataFrame:
+        return frame.drop("event_timestamp")
+
+    category = (features(category_affinity).withColumnRenamed("category", "item_category"))
+    brand = features(brand_affinity).withColumnRenamed("brand", "item_brand")
+    return (pairs.join(features(items), "item_id")
+            .join(features(users), "user_id", "left")
+            .join(category, ["user_id", "item_category"], "left")
+            .join(brand, ["user_id", "item_brand"], "left"))
+
+
+def add_request_features(rows: pd.DataFrame, query: str = BATCH_QUERY) -> pd.DataFrame:
+    """Add the request-time features to ``rows`` (pandas, one batch) in place; return it.
+
+    In place because a batch is scored once and copying a wide frame costs more than the
+    features themselves.
+    """
+    rows["price_to_user_median"] = request_time.price_to_user_median(
+        rows["price"], rows["user_median_purchase_price_30d"]).to_numpy()
+    # One query for the whole batch: match each distinct category once (the function loops in
+    # Python per row) and spread the answers back, the same values at a fraction of the time.
+    codes, categories = pd.factorize(rows["item_category"], use_na_sentinel=False)
+    match = request_time.query_category_match(
+        pd.Series(query, index=range(len(categories)), dtype="object"), pd.Series(categories))
+    rows["query_category_match"] = match.to_numpy()[codes]
+    return rows
+
+
+def check_columns(available: list[str], feature_names: list[str]) -> None:
+    """RankctError naming every model feature batch scoring cannot provide."""
+    known = set(available) | set(REQUEST_TIME_FEATURES)
+    missing = [n for n in feature_names if n not in known]
+    if missing:
+        raise RankctError(f"the feature tables have no column for model features {missing}",
+                          hint="score with a model trained on the ranker_v1 features, or rebuild "
+                               "the feature tables with `rankct features build`")
+
+
+def feature_matrix(rows: pd.DataFrame, feature_names: list[str]) -> np.ndarray:
+    """float32 matrix in ``feature_names`` order, NaN for missing (as XGBoost and ONNX read it)."""
+    # Column by column into one array: no wide intermediate frame, whatever the column dtypes.
+    matrix = np.empty((len(rows), len(feature_names)), dtype=np.float32)
+    for j, name in enumerate(feature_names):
+        matrix[:, j] = rows[name].to_numpy(np.float32, na_value=np.nan)
+    return matrix
