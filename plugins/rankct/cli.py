@@ -288,7 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_rollback)
     p = sub.add_parser("demo", help="the main job of `make run`",
                        description="Simulate a small marketplace with one bad day under "
-                                   "$RANKCT_HOME and validate every day.")
+                                   "$RANKCT_HOME and run the daily training pipeline for "
+                                   "every day: gates, features, training, champion.")
     p.add_argument("--days", type=int, default=14)
     p.add_argument("--scale", default="small", choices=["tiny", "small", "medium"])
     p.add_argument("--seed", type=int, default=7)

@@ -7,6 +7,7 @@ the running session, so a process never pays for a second JVM start.
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,9 @@ def get_spark(config: SparkConfig | None = None, app_name: str = "rankct") -> Sp
     from pyspark.sql import SparkSession
 
     config = config or SparkConfig()
+    # Python workers (mapInPandas, UDFs) must run this interpreter, whose environment has
+    # xgboost and pandas, not whatever `python3` is first on PATH.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     # Keep Derby/metastore droppings and Spark's scratch space out of the working directory.
     scratch = os.environ.get("RANKCT_SPARK_TMP", os.path.join(tempfile.gettempdir(), "rankct-spark"))
     os.makedirs(scratch, exist_ok=True)

@@ -68,3 +68,19 @@ def test_drift_report_and_training_summary(tmp_path):
 
     with pytest.raises(RankctError, match="not in both"):
         feature_drift_report(reference, current.drop(columns="price"), FEATURES, tmp_path)
+
+
+def test_drift_counts_a_column_that_lost_its_values_and_skips_one_never_filled(tmp_path):
+    reference = synthetic_requests(150, seed=3)
+    current = synthetic_requests(150, seed=4)
+    lost, never = FEATURES[0], FEATURES[1]
+    current[lost] = float("nan")
+    reference[never] = float("nan")
+    result = feature_drift_report(reference, current, FEATURES, tmp_path / "drift")
+    assert lost in result.drifted_columns and never not in result.drifted_columns
+    summary = json.loads(result.paths.json.read_text())["summary"]
+    assert summary["lost_columns"] == [lost] and summary["not_comparable_columns"] == [never]
+    assert "Columns without values" in result.paths.html.read_text()
+    with pytest.raises(RankctError, match="no feature column has values"):
+        feature_drift_report(reference.assign(**{c: float("nan") for c in FEATURES}), current,
+                             FEATURES, tmp_path / "none")

@@ -2,7 +2,8 @@
 
 Drift uses Evidently's DataDriftPreset with its automatic per-column tests (on samples above
 1,000 rows: normed Wasserstein distance for numbers, Jensen-Shannon for categories, drift at 0.1),
-so the share of drifted columns is the one the Evidently UI shows.
+so the drifted columns are the ones the Evidently UI shows. A column that lost every value in
+the current set counts as drifted too; one without values in the reference is not compared.
 """
 
 from __future__ import annotations
@@ -53,6 +54,15 @@ def feature_drift_report(reference: pd.DataFrame, current: pd.DataFrame, columns
         raise RankctError(f"drift report: columns {missing} are not in both data sets",
                           hint="compare training sets built from the same FeatureService")
     ref, cur = _sample(reference, columns, sample_rows), _sample(current, columns, sample_rows)
+    # Evidently cannot test a column without values. One the current set lost is the worst drift
+    # there is (a broken feature); one the reference never had cannot be compared.
+    lost = [c for c in columns if cur[c].isna().all() and ref[c].notna().any()]
+    not_comparable = [c for c in columns if ref[c].isna().all()]
+    tested = [c for c in columns if c not in lost and c not in not_comparable]
+    if not tested:
+        raise RankctError("drift report: no feature column has values in both data sets",
+                          hint="check that the feature tables were built for the training window")
+    ref, cur = ref[tested], cur[tested]
     header = Header(
         title=title,
         description=("Each feature's distribution in the current data against the reference "
@@ -63,20 +73,25 @@ def feature_drift_report(reference: pd.DataFrame, current: pd.DataFrame, columns
         facts={**(facts or {}), "reference rows": f"{len(ref):,}", "current rows": f"{len(cur):,}",
                "columns": str(len(columns))})
     snapshot = run_snapshot([DataDriftPreset(drift_share=drift_share)], cur, ref,
-                            _definition(cur, columns), header)
+                            _definition(cur, tested), header)
     result = snapshot.dict()
-    share = next(m["value"]["share"] for m in result["metrics"]
-                 if m["config"]["type"].endswith(":DriftedColumnsCount"))
     scores = {m["config"]["column"]: float(m["value"]) for m in result["metrics"]
               if m["config"]["type"].endswith(":ValueDrift")}
-    drifted = sorted(t["metric_config"]["params"]["column"] for t in result["tests"]
-                     if t["metric_config"]["params"]["type"].endswith(":ValueDrift")
-                     and t["status"] == "FAIL")
-    summary = {"drift_share": float(share), "drifted_columns": drifted, "scores": scores,
-               "threshold_share": drift_share}
+    drifted = sorted(lost + [t["metric_config"]["params"]["column"] for t in result["tests"]
+                             if t["metric_config"]["params"]["type"].endswith(":ValueDrift")
+                             and t["status"] == "FAIL"])
+    share = len(drifted) / max(len(tested) + len(lost), 1)
+    summary = {"drift_share": share, "drifted_columns": drifted, "scores": scores,
+               "threshold_share": drift_share, "lost_columns": lost,
+               "not_comparable_columns": not_comparable}
     header.tables["Drift score per column"] = pd.DataFrame(
         {"column": list(scores), "drift score": list(scores.values()),
          "drifted": [c in drifted for c in scores]})
+    if lost or not_comparable:
+        header.tables["Columns without values"] = pd.DataFrame(
+            {"column": lost + not_comparable,
+             "verdict": ["drifted: no values in the current set"] * len(lost)
+             + ["not compared: no values in the reference"] * len(not_comparable)})
     paths = publish(snapshot, header, summary, out_dir, name)
     return DriftResult(float(share), drifted, scores, len(columns), paths)
 

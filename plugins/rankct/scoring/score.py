@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,7 +19,7 @@ from rankct.scoring.frame import (
 
 if TYPE_CHECKING:
     import xgboost as xgb
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import DataFrame
 
     from rankct.export.parity import ParityReport
 
@@ -35,14 +33,6 @@ class ScoringParityFailed(RankctError):
     exit_code = 3
 
 
-def use_this_python(spark: SparkSession) -> None:
-    """In local mode, run Python workers on this interpreter: PySpark's default is the first
-    ``python3`` on PATH, which need not have xgboost. Clusters set PYSPARK_PYTHON themselves."""
-    context = spark.sparkContext
-    if context.master.startswith("local") and "PYSPARK_PYTHON" not in os.environ:
-        context.pythonExec = sys.executable
-
-
 def score_rows(rows: DataFrame, booster: xgb.Booster, feature_names: list[str]) -> DataFrame:
     """(``user_id``, ``item_id``, ``sources``, ``score``): the booster's raw margin per row.
 
@@ -51,7 +41,6 @@ def score_rows(rows: DataFrame, booster: xgb.Booster, feature_names: list[str]) 
     with ``inplace_predict``, the fast native path.
     """
     spark = rows.sparkSession
-    use_this_python(spark)
     raw = spark.sparkContext.broadcast(bytes(booster.save_raw("ubj")))
     names = list(feature_names)
     # Only what the model and the request-time features read crosses into Python (via Arrow).

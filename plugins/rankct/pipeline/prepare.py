@@ -1,0 +1,115 @@
+"""Stages before training: data gate 1, features, materialization and the training set."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any
+
+from rankct.config import RankctConfig
+from rankct.contract import SUCCESS_MARKER, list_partitions
+from rankct.pipeline.day import DayRun
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+# Feature views serve values up to this many days old (feature_repo/feature_views.py TTL).
+FEATURE_TTL_DAYS = 3
+
+
+def _spark(config: RankctConfig, spark: SparkSession | None) -> SparkSession:
+    from rankct.spark import get_spark
+
+    return spark or get_spark(config.spark)
+
+
+def validate_raw(config: RankctConfig, day: date,
+                 spark: SparkSession | None = None) -> dict[str, Any]:
+    """Data gate 1 on ``day``'s raw partitions; raises :class:`DataGateFailed` when it fails."""
+    from rankct.quality.gate import require_pass, validate_partition
+
+    result = validate_partition(config.data_root, day, config, _spark(config, spark))
+    require_pass(result)
+    return DayRun(config, day).write("validate_raw", {
+        "day": day.isoformat(), "passed": True, "result": result.result_json,
+        "report": result.report_html})
+
+
+def build_features(config: RankctConfig, day: date,
+                   spark: SparkSession | None = None) -> dict[str, Any]:
+    """The feature tables as of the end of ``day`` (what the Spark job does, in-process)."""
+    from rankct.features.build import build_day
+
+    written = build_day(_spark(config, spark), config.data_root, day, config)
+    return {"day": day.isoformat(), "tables": {name: str(path) for name, path in written.items()}}
+
+
+def materialize(config: RankctConfig, day: date) -> dict[str, Any]:
+    """Load ``day``'s features into the online store (after `feast apply` of the repository)."""
+    from rankct.store import feast_cli, materialize_day
+
+    # Apply is idempotent and cheap when nothing changed; it keeps registry and tables in step
+    # with feature_repo/ on every run.
+    feast_cli(config, "apply")
+    stats = materialize_day(config, day)
+    return {"day": day.isoformat(),
+            "views": {s.view: {"rows": s.rows, "rows_per_second": round(s.rows_per_second)}
+                      for s in stats}}
+
+
+def stopped_days(config: RankctConfig) -> set[date]:
+    """Days whose raw data the data gate stopped: never trained on."""
+    stopped = set()
+    for result in (config.reports_dir / "data_gate").glob("dt=*/result.json"):
+        if not json.loads(result.read_text()).get("passed", False):
+            stopped.add(date.fromisoformat(result.parent.name.removeprefix("dt=")))
+    return stopped
+
+
+def usable_days(config: RankctConfig, day: date) -> list[date]:
+    """The days of ``day``'s training window that can be trained on: raw data present, passed
+    the data gate, and features to join (a partition within the online TTL before the day;
+    the first days of a new deployment have none)."""
+    from rankct.features.build import FeaturePaths
+
+    start, end = DayRun(config, day).window
+    present = set(list_partitions(config.data_root, "impressions"))
+    skipped = stopped_days(config)
+    paths = FeaturePaths(config.data_root)
+
+    def has_features(d: date) -> bool:
+        return any((paths.table("item_features", d - timedelta(days=back)) / SUCCESS_MARKER)
+                   .exists() for back in range(1, FEATURE_TTL_DAYS + 1))
+
+    return [d for d in (start + timedelta(days=i) for i in range((end - start).days + 1))
+            if d in present and d not in skipped and has_features(d)]
+
+
+def has_enough_history(config: RankctConfig, day: date) -> bool:
+    """Whether the window holds enough usable days for train, validation and test splits."""
+    return len(usable_days(config, day)) >= config.pipeline.min_history_days
+
+
+def make_training_set(config: RankctConfig, day: date,
+                      spark: SparkSession | None = None) -> dict[str, Any]:
+    """Labelled impressions of the window joined point-in-time with ``ranker_v1``, written as one
+    parquet partition under the day's run folder (replaced atomically on a re-run)."""
+    import pyarrow as pa
+
+    from rankct.io import write_partition
+    from rankct.retrieval import model_columns
+    from rankct.store import feature_store
+    from rankct.training_set import training_set
+
+    run = DayRun(config, day)
+    days = usable_days(config, day)
+    start, end = run.window
+    skip = {start + timedelta(days=i) for i in range((end - start).days + 1)} - set(days)
+    frame = training_set(_spark(config, spark), config.data_root, min(days), max(days), config,
+                         skip=skip)
+    write_partition(pa.Table.from_pandas(frame, preserve_index=False), run.training_set)
+    return run.write("training_set", {
+        "day": day.isoformat(), "path": str(run.training_set), "rows": len(frame),
+        "requests": int(frame["request_id"].nunique()), "days": [d.isoformat() for d in days],
+        "features": model_columns(feature_store(config)),
+        "label_rate": float((frame["grade"] > 0).mean())})
