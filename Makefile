@@ -30,6 +30,9 @@ test-fast: setup
 
 bench: setup
 	$(BIN)/python bench/simulate.py
+	$(BIN)/python bench/features.py
+	$(BIN)/python bench/train.py
+	$(BIN)/python bench/scoring.py
 
 lint: setup
 	$(BIN)/ruff check plugins jobs dags tests bench
