@@ -153,7 +153,26 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_serve_check(args: argparse.Namespace) -> int:
     from rankct.export.serve_check import serve_check
 
-    report = serve_check(args.bundle, args.model, atol=args.atol)
+    if args.model is not None:
+        if args.bundle is None:
+            raise RankctError("--model needs --bundle", hint="name the export folder it came from")
+        booster, bundle = args.model, args.bundle
+    else:
+        from rankct.config import load_config
+        from rankct.registry import alias_version, load_booster, open_store
+
+        # Default: the registered version (the champion unless --version says otherwise),
+        # scored by the registry's own booster, against the bundle exported for it.
+        config = load_config()
+        store = open_store(config)
+        version = args.version if args.version.isdigit() else alias_version(store, args.version)
+        if version is None:
+            raise RankctError(f"model {store.model_name} has no version {args.version!r}",
+                              hint="`rankct models` lists the versions and aliases")
+        booster = load_booster(store, version)
+        bundle = args.bundle or config.home / "exports" / store.model_name / str(version)
+        print(f"serve-check of {store.model_name} v{version} ({bundle})")
+    report = serve_check(bundle, booster, atol=args.atol)
     print(json.dumps(report.as_dict(), indent=2) if args.json else report.summary())
     return 0 if report.passed else 3
 
@@ -271,9 +290,12 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Load the bundle's Triton model and Vespa package as the "
                                    "servers do, send its golden requests and compare with the "
                                    "booster. Exit 0 when every score and order matches, 3 if not.")
-    p.add_argument("--bundle", type=Path, required=True, help="export folder <out>/<version>")
-    p.add_argument("--model", type=Path, required=True, metavar="BOOSTER_FILE",
-                   help="the native XGBoost model (JSON or UBJSON) the bundle was exported from")
+    p.add_argument("--version", default="champion",
+                   help="registered version or alias to check (default: champion)")
+    p.add_argument("--bundle", type=Path,
+                   help="export folder (default $RANKCT_HOME/exports/<model>/<version>)")
+    p.add_argument("--model", type=Path, metavar="BOOSTER_FILE",
+                   help="check against this XGBoost model file instead of the registry")
     p.add_argument("--atol", type=float, default=1e-4, help="largest score difference allowed")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_serve_check)

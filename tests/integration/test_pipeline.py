@@ -50,8 +50,9 @@ def _train_and_judge(cfg, day, spark) -> dict:
     return decide.gate_challenger(cfg, day)
 
 
-def test_daily_runs_promote_then_compare_then_reject_a_degraded_model(pipeline_home,
-                                                                      spark) -> None:
+def test_daily_runs_promote_then_compare_then_reject_a_degraded_model(pipeline_home, spark,
+                                                                      monkeypatch) -> None:
+    from rankct.cli import main
     from rankct.pipeline import decide, prepare
     from rankct.pipeline.day import DayRun
     from rankct.registry import champion_version, list_versions, open_store
@@ -72,6 +73,9 @@ def test_daily_runs_promote_then_compare_then_reject_a_degraded_model(pipeline_h
     shipped = decide.ship_champion(cfg, DAYS[3])
     assert shipped["shipped"] and (cfg.home / "exports").exists()
     assert shipped["notify"]["status"] == "skipped"  # no webhook configured in tests
+    # serve-check resolves the champion in the registry and checks its exported bundle.
+    monkeypatch.setenv("RANKCT_HOME", str(cfg.home))
+    assert main(["serve-check"]) == 0
 
     _prepare(cfg, DAYS[4], spark)
     second = _train_and_judge(cfg, DAYS[4], spark)
@@ -104,6 +108,7 @@ def test_daily_runs_promote_then_compare_then_reject_a_degraded_model(pipeline_h
     tags = {v.version: v for v in list_versions(store)}
     assert bad["version"] in tags
     assert decide.ship_champion(cfg, DAYS[4])["shipped"] is False
+    assert main(["serve-check", "--version", bad["version"]]) == 2  # never exported
 
 
 def test_a_bad_day_stops_at_the_data_gate(pipeline_home, spark, tmp_path) -> None:

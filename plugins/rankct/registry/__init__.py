@@ -6,6 +6,7 @@ import mlflow inside their functions, so importing this package is cheap.
 """
 
 from rankct.registry.aliases import (
+    alias_version,
     champion_version,
     list_versions,
     load_booster,
@@ -25,7 +26,7 @@ from rankct.registry.runs import (
 from rankct.registry.store import Store, open_store
 
 __all__ = [
-    "RegisteredVersion", "Store", "champion_version", "list_versions", "load_booster",
+    "RegisteredVersion", "Store", "alias_version", "champion_version", "list_versions", "load_booster",
     "load_training_sample", "log_files", "log_training_run", "open_store", "promote", "record_decision",
     "reject", "rollback", "set_version_tags", "version_reports_dir",
 ]
