@@ -116,6 +116,8 @@ def test_log_bundle_to_mlflow_onnx_flavour(bundle, tmp_path) -> None:
     import onnx
 
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    # An explicit artifact location: MLflow's default is ./mlruns in the working directory.
+    mlflow.create_experiment("bundle-test", artifact_location=(tmp_path / "artifacts").as_uri())
     mlflow.set_experiment("bundle-test")
     try:
         with mlflow.start_run() as run:
