@@ -3,7 +3,6 @@ feature day, one after the features were built but just before the scoring time.
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 from datetime import timedelta
 from pathlib import Path
@@ -24,6 +23,7 @@ from rankct.scoring.job import score_day
 from rankct.scoring.score import top_k
 
 from tests.conftest import START
+from tests.jobs import load_job
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 DAY = START + timedelta(days=2)
@@ -32,14 +32,6 @@ CUTOFF = as_of(DAY) + timedelta(hours=6)
 ALL = 1000
 TOP = 5
 KEYS = ("user_id", "item_id", "item_category", "item_brand", "top_category", "event_timestamp")
-
-
-def _load_job():
-    path = Path(__file__).resolve().parents[2] / "jobs" / "batch_score.py"
-    spec = importlib.util.spec_from_file_location("batch_score_job", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _plant_sale(root: Path, item_id: int, partition_day, sold_at) -> None:
@@ -113,7 +105,7 @@ def runs(market, spark, tmp_path_factory):
     first = score_day(spark, market["root"], DAY, market["booster"], top=ALL, out_root=out,
                       cutoff=CUTOFF, onnx_path=market["onnx"])
     first_bytes = {p.name: p.read_bytes() for p in first.path.iterdir()}
-    code = _load_job().main(["--date", str(DAY), "--model", str(market["model"]),
+    code = load_job("batch_score").main(["--date", str(DAY), "--model", str(market["model"]),
                              "--data-root", str(market["root"]), "--out", str(out),
                              "--cutoff", CUTOFF.isoformat(), "--top-k", str(ALL)])
     assert code == 0

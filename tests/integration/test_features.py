@@ -14,6 +14,8 @@ from rankct.contract import TABLES, partition_path
 from rankct.features.build import build_day, build_range
 from rankct.io import write_partition
 
+from tests.jobs import load_job
+
 pytestmark = pytest.mark.integration
 D1, D2 = date(2026, 11, 1), date(2026, 11, 2)
 
@@ -145,24 +147,16 @@ def test_missing_raw_partition_is_a_clear_error(hand_made, config, spark) -> Non
         build_day(spark, hand_made, date(2026, 11, 5), config)
 
 
-def _job():
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[2] / "jobs" / "build_features.py"
-    spec = importlib.util.spec_from_file_location("build_features_job", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_spark_submit_entry_point_builds_a_day(hand_made, features, spark, capsys) -> None:
-    assert _job().main(["--date", str(D1), "--data-root", str(hand_made)]) == 0
+    job = load_job("build_features")
+    assert job.main(["--date", str(D1), "--data-root", str(hand_made)]) == 0
     assert "built features for 2026-11-01..2026-11-01" in capsys.readouterr().out
     assert (hand_made / "features" / "item_features" / f"dt={D1}" / "_SUCCESS").exists()
 
 
 def test_entry_point_reports_a_missing_day_without_traceback(hand_made, spark, capsys) -> None:
-    assert _job().main(["--date", "2026-12-01", "--data-root", str(hand_made)]) == 2
+    job = load_job("build_features")
+    assert job.main(["--date", "2026-12-01", "--data-root", str(hand_made)]) == 2
     err = capsys.readouterr().err
     assert "impressions partition dt=2026-12-01 is missing" in err and "Traceback" not in err
 

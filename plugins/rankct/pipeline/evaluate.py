@@ -63,7 +63,8 @@ def evaluate_challenger(config: RankctConfig, day: date) -> dict[str, Any]:
     if champion == version:
         raise RankctError(f"version {version} is already the champion: nothing to evaluate",
                           hint="train a new challenger (re-run the train task)")
-    scored = test.assign(challenger=model_scores(load_booster(store, version), test, "challenger"))
+    booster = load_booster(store, version)
+    scored = test.assign(challenger=model_scores(booster, test, "challenger"))
     models = {f"challenger v{version}": "challenger"}
     if champion is not None:
         scored["champion"] = model_scores(load_booster(store, champion), test, "champion")
@@ -78,7 +79,7 @@ def evaluate_challenger(config: RankctConfig, day: date) -> dict[str, Any]:
         table.to_parquet(run.evaluation / f"per_request_{name}.parquet")
         slices[name].to_parquet(run.evaluation / f"slices_{name}.parquet", index=False)
     churn = (ranking_churn(scored, k=K).as_dict() if champion is not None else None)
-    parity = _parity(load_booster(store, version), test, config)
+    parity = _parity(booster, test, config)
     paths, _ = ranking_report(
         scored, version_reports_dir(config, "ranking", version), models=models, k=K,
         facts={"day": day.isoformat(), "test requests": f"{test['request_id'].nunique():,}"},
