@@ -7,7 +7,7 @@ UV_VERSION := 0.13.8
 export RANKCT_HOME ?= $(CURDIR)/var
 export PYTHONPATH := $(CURDIR)/plugins:$(PYTHONPATH)
 
-.PHONY: setup run test test-fast lock bench ui lint clean
+.PHONY: setup run test test-fast lock bench ui lint clean browser
 
 setup: $(VENV)/.installed
 
@@ -19,10 +19,23 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	$(UV) pip install -q --python $(BIN)/python --no-deps -e .
 	touch $@
 
+# Simulate two weeks, run the training DAG for each day through `airflow dags test`, then
+# batch scoring and monitoring, and print the summary (state under $(RANKCT_HOME)).
 run: setup
 	$(BIN)/rankct demo
 
-test: setup
+# The Airflow, MLflow and Evidently UIs over the state `make run` wrote.
+ui: setup
+	$(BIN)/rankct ui
+
+# Debian's Chromium for the browser test (Playwright drives it; its own download is not used).
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { echo "installing Debian's chromium for the browser test"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+	  || { echo "could not install chromium: the browser test needs $(CHROMIUM)"; exit 1; }; }
+
+test: setup browser
 	$(BIN)/python -m pytest -q
 
 test-fast: setup
@@ -33,6 +46,7 @@ bench: setup
 	$(BIN)/python bench/features.py
 	$(BIN)/python bench/train.py
 	$(BIN)/python bench/scoring.py
+	$(BIN)/python bench/pipeline.py
 
 lint: setup
 	$(BIN)/ruff check plugins jobs dags tests bench

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from datetime import date
 from pathlib import Path
 
@@ -29,13 +30,26 @@ def main(argv: list[str] | None = None) -> int:
         config.spark.master = args.master
     try:
         spark = get_spark(config.spark, app_name="rankct-features")
+        started = time.perf_counter()
         days = build_range(spark, args.data_root or config.data_root, args.date,
                            args.to or args.date, config)
     except RankctError as exc:
         print(f"build_features: {exc}", file=sys.stderr)
         return exc.exit_code
     print(f"built features for {days[0]}..{days[-1]}")
+    print(job_timing(time.perf_counter() - started))
     return 0
+
+
+def job_timing(compute_seconds: float) -> str:
+    """One line for the pipeline benchmark: how long the job computed, and how long its
+    SparkSession took to come up (the rest of the task's time is spark-submit and JVM start)."""
+    import json
+
+    from rankct.spark import SESSION_STARTS
+
+    return "rankct-job-timing " + json.dumps({"compute_seconds": round(compute_seconds, 3),
+                                              "session_seconds": round(sum(SESSION_STARTS), 3)})
 
 
 if __name__ == "__main__":

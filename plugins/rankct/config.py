@@ -157,6 +157,34 @@ class PipelineConfig(BaseModel):
     golden_requests: int = Field(64, ge=1)  # held-out requests in the ONNX parity proof
 
 
+class MonitoringConfig(BaseModel):
+    """The daily monitoring checks: how stale and how drifted things may get before an alert."""
+
+    max_raw_lag_days: int = Field(1, ge=0)  # newest raw partition may be this many days old
+    max_feature_lag_days: int = Field(1, ge=0)  # newest feature tables / online store
+    max_champion_age_days: int = Field(7, ge=1)  # days since the champion's newest training day
+    drift_reference_days: int = Field(3, ge=1)  # compare with the newest tables up to N days back
+    max_feature_drift_share: float = Field(0.5, gt=0, le=1)
+    max_score_drift: float = Field(0.2, gt=0)  # Wasserstein distance of scores, in score std units
+    skew_sample_entities: int = Field(200, ge=1)
+
+
+class AlertConfig(BaseModel):
+    """Where failed tasks and checks are announced, beside the record under ``<home>/alerts``."""
+
+    url: str | None = None  # a webhook (Slack, PagerDuty relay, ...); None: records only
+    secret_env: str = "RANKCT_ALERT_SECRET"  # HMAC-SHA256 key for the signature, if set
+    timeout_seconds: float = Field(5.0, gt=0)
+
+
+class UiConfig(BaseModel):
+    """Base URLs of the three UIs, used in the links Airflow shows on each task."""
+
+    airflow_url: str = "http://localhost:8080"
+    mlflow_url: str = "http://localhost:5000"
+    evidently_url: str = "http://localhost:8000"
+
+
 class RankctConfig(BaseModel):
     profile: str = "local"
     home: Path = Field(default_factory=lambda: REPO_ROOT / "var")
@@ -168,6 +196,9 @@ class RankctConfig(BaseModel):
     mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
     gate: GateConfig = Field(default_factory=GateConfig)
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
+    alerts: AlertConfig = Field(default_factory=AlertConfig)
+    ui: UiConfig = Field(default_factory=UiConfig)
 
     @property
     def data_root(self) -> Path:
@@ -201,6 +232,28 @@ def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
         # YAML parsing turns "0.3" into a float and "true" into a bool, as in the profile files.
         node[path[-1]] = yaml.safe_load(raw)
     return overrides
+
+
+def with_overrides(config: RankctConfig, overrides: dict[str, Any]) -> RankctConfig:
+    """A copy of ``config`` with dotted-path overrides applied and validated, e.g.
+    ``{"gate.max_drift_share": 0.7, "training.objective": "rank:pairwise"}`` (a DAG run's params).
+    """
+    values = config.model_dump()
+    for dotted, value in overrides.items():
+        node = values
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            if not isinstance(node.get(part), dict):
+                raise ConfigError(f"override {dotted!r}: {part!r} is not a configuration section")
+            node = node[part]
+        if leaf not in node:
+            raise ConfigError(f"override {dotted!r}: no such setting",
+                              hint="see the configuration table in README.md")
+        node[leaf] = value
+    try:
+        return RankctConfig.model_validate(values)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid override {overrides}:\n{exc}") from None
 
 
 def load_config(profile: str | None = None, environ: dict[str, str] | None = None) -> RankctConfig:

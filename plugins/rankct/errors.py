@@ -33,3 +33,26 @@ class DataGateFailed(RankctError):
 
 class ConfigError(RankctError):
     """The configuration file or an environment override is invalid."""
+
+
+class StageSkipped(RankctError):
+    """Nothing to do for this run (e.g. a warm-up day without enough history): not a failure.
+
+    An orchestrator skips the stages after this one; the CLI exits 0.
+    """
+
+    exit_code = 0
+
+
+class CheckFailed(RankctError):
+    """A monitoring check ran and found a problem (stale data, drift, online/offline skew).
+
+    ``summary`` is the check's full verdict (figures, report links) for whoever reports it.
+    """
+
+    exit_code = 3
+
+    def __init__(self, message: str, *, hint: str | None = None,
+                 summary: dict | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.summary = summary or {}

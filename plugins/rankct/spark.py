@@ -20,9 +20,21 @@ if TYPE_CHECKING:
     from pyspark.sql.types import DataType, StructType
 
 
+# Seconds each SparkSession start of this process took (a JVM start, or attaching to the one
+# spark-submit started): what the pipeline benchmark counts as Spark start-up overhead.
+SESSION_STARTS: list[float] = []
+
+
 def get_spark(config: SparkConfig | None = None, app_name: str = "rankct") -> SparkSession:
     """Return the process's SparkSession, starting it with ``config`` if none runs yet."""
+    import time
+
     from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    started = time.perf_counter()
 
     config = config or SparkConfig()
     # Python workers (mapInPandas, UDFs) must run this interpreter, whose environment has
@@ -48,6 +60,7 @@ def get_spark(config: SparkConfig | None = None, app_name: str = "rankct") -> Sp
     )
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
+    SESSION_STARTS.append(time.perf_counter() - started)
     return spark
 
 

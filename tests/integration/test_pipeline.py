@@ -37,30 +37,43 @@ def _prepare(cfg, day, spark) -> None:
 
     prepare.validate_raw(cfg, day, spark)
     prepare.build_features(cfg, day, spark)
+    prepare.apply_feature_repo(cfg, day)
     prepare.materialize(cfg, day)
 
 
 def _train_and_judge(cfg, day, spark) -> dict:
-    from rankct.pipeline import challenger, decide, evaluate, prepare
+    """The training DAG's stages from the training set to the gate's branch, in order."""
+    from rankct.pipeline import challenger, decide, evaluate, prepare, ship
 
+    prepare.check_history(cfg, day)
     prepare.make_training_set(cfg, day, spark)
     challenger.validate_training_set(cfg, day)
     challenger.train_challenger(cfg, day, airflow_run_id=f"test__{day}")
     evaluate.evaluate_challenger(cfg, day)
-    return decide.gate_challenger(cfg, day)
+    decision = decide.judge_challenger(cfg, day)
+    if decision["passed"]:
+        ship.export_challenger(cfg, day)
+        decide.promote_challenger(cfg, day)
+        ship.notify_deployment(cfg, day)
+    else:
+        decide.reject_challenger(cfg, day)
+    return decision
 
 
 def test_daily_runs_promote_then_compare_then_reject_a_degraded_model(pipeline_home, spark,
                                                                       monkeypatch) -> None:
     from rankct.cli import main
-    from rankct.pipeline import decide, prepare
+    from rankct.errors import RankctError, StageSkipped
+    from rankct.pipeline import prepare
     from rankct.pipeline.day import DayRun
     from rankct.registry import champion_version, list_versions, open_store
 
     cfg = pipeline_home
     for day in DAYS[:3]:
         _prepare(cfg, day, spark)
-        assert not prepare.has_enough_history(cfg, day)  # warm-up: no training yet
+        with pytest.raises(StageSkipped, match="warm-up"):  # no training yet
+            prepare.check_history(cfg, day)
+        assert DayRun(cfg, day).outcome()["state"] == "warm-up"
     assert prepare.usable_days(cfg, DAYS[2]) == DAYS[1:3]  # day 1 has no features to join
 
     _prepare(cfg, DAYS[3], spark)
@@ -70,9 +83,13 @@ def test_daily_runs_promote_then_compare_then_reject_a_degraded_model(pipeline_h
     assert champion_version(store) == first["version"]
     record = json.loads(Path(first["record"]).read_text())
     assert {c["name"] for c in record["checks"]} >= {"ndcg_floor", "onnx_parity", "data_gate_2"}
-    shipped = decide.ship_champion(cfg, DAYS[3])
-    assert shipped["shipped"] and (cfg.home / "exports").exists()
-    assert shipped["notify"]["status"] == "skipped"  # no webhook configured in tests
+    run = DayRun(cfg, DAYS[3])
+    assert run.outcome()["state"] == "promoted" and run.read("export")["onnx_sha256"]
+    assert run.read("notification")["status"] == "skipped"  # no webhook configured in tests
+    # A re-run of the promotion changes nothing and still names the replaced version (none).
+    from rankct.pipeline import decide
+
+    assert decide.promote_challenger(cfg, DAYS[3])["champion"] == first["version"]
     # serve-check resolves the champion in the registry and checks its exported bundle.
     monkeypatch.setenv("RANKCT_HOME", str(cfg.home))
     assert main(["serve-check"]) == 0
@@ -102,12 +119,20 @@ def test_daily_runs_promote_then_compare_then_reject_a_degraded_model(pipeline_h
 
     challenger.train_challenger(cfg, DAYS[4])
     evaluate.evaluate_challenger(cfg, DAYS[4])
-    bad = decide.gate_challenger(cfg, DAYS[4])
+    bad = decide.judge_challenger(cfg, DAYS[4])
     assert not bad["passed"] and bad["reasons"]
+    # The gate chose the reject branch: the promote path refuses to act on this decision.
+    from rankct.pipeline import ship
+
+    with pytest.raises(RankctError, match="rejected"):
+        ship.export_challenger(cfg, DAYS[4])
+    with pytest.raises(RankctError, match="cannot be promoted"):
+        decide.promote_challenger(cfg, DAYS[4])
+    decide.reject_challenger(cfg, DAYS[4])
     assert champion_version(store) == champion_before
     tags = {v.version: v for v in list_versions(store)}
-    assert bad["version"] in tags
-    assert decide.ship_champion(cfg, DAYS[4])["shipped"] is False
+    assert tags[bad["version"]].decision == "rejected"
+    assert DayRun(cfg, DAYS[4]).outcome()["state"] == "rejected"
     assert main(["serve-check", "--version", bad["version"]]) == 2  # never exported
 
 

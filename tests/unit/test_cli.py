@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from rankct.cli import build_parser, main
 
-COMMANDS = ["simulate", "validate", "ingest", "features", "demo"]
+COMMANDS = ["simulate", "validate", "ingest", "features", "demo", "run", "status", "ui"]
 
 
 FEATURE_ACTIONS = [["features", a] for a in ("build", "apply", "materialize", "check-skew",

@@ -34,8 +34,17 @@ def validate_training_set(config: RankctConfig, day: date) -> dict[str, Any]:
     verdict = data_gate2(frame, reference, features, config.gate,
                          config.reports_dir / "data_gate_2" / f"dt={day.isoformat()}",
                          facts={"day": day.isoformat(), "champion": champion or "none"})
-    summary = run.write("validate_training_set", {**verdict.as_dict(), "champion": champion})
+    report_url = None
+    if verdict.extra.get("drift_report"):
+        from rankct.reports.evidently_io import snapshot_path
+        from rankct.reports.workspace import add_report
+
+        report_url = add_report(config, snapshot_path(verdict.extra["drift_report"]),
+                                "training_data", name=f"training set {day}").url
+    summary = run.write("validate_training_set", {**verdict.as_dict(), "champion": champion,
+                                                  "report_url": report_url})
     if not verdict.passed:
+        run.record_outcome("stopped at data gate 2", "; ".join(verdict.reasons))
         raise DataGateFailed(f"data gate 2 stopped the training set of {day}: "
                              + "; ".join(verdict.reasons),
                              hint="inspect the drift report; if the shift is real, raise "
@@ -48,6 +57,7 @@ def train_challenger(config: RankctConfig, day: date,
     """Split the training set by time, train, and register the model as the ``challenger``."""
     from rankct.evaluation.slices import slice_metrics, standard_slices
     from rankct.registry import log_training_run, open_store
+    from rankct.registry.urls import run_url
     from rankct.training.run import score_frame, train_and_test
     from rankct.training.split import split_by_time
 
@@ -63,14 +73,16 @@ def train_challenger(config: RankctConfig, day: date,
     days = run.read("training_set")["days"]
     # The whole set, not the train split: it is what the fingerprint names and what the next
     # day's data gate 2 compares with.
+    store = open_store(config)
     registered = log_training_run(
-        open_store(config), outcome.ranker.booster, frame, feature_names=features,
+        store, outcome.ranker.booster, frame, feature_names=features,
         params=outcome.ranker.params, metrics=metrics,
         data_interval=(date.fromisoformat(days[0]), date.fromisoformat(days[-1])),
         slice_table=slices, airflow_run_id=airflow_run_id, run_name=f"train {day}")
     return run.write("train", {
         "version": registered.version, "run_id": registered.run_id,
-        "model_uri": registered.model_uri, "test_ndcg@10": outcome.test_metrics.ndcg[10],
+        "model_uri": registered.model_uri, "mlflow_url": run_url(config, store, registered.run_id),
+        "test_ndcg@10": outcome.test_metrics.ndcg[10],
         "split": {name: {k: str(v) for k, v in part.items()}
                   for name, part in split.describe().items()},
         "train_seconds": round(outcome.seconds, 2)})

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from rankct.config import RankctConfig
 from rankct.errors import RankctError
 from rankct.io import write_json_atomic
+
+# Where a day's training run can end. "running" is set when it starts, "failed" by the failure
+# callback for an unexpected error (the task, error and log link are kept beside it).
+OUTCOMES = ("running", "stopped at data gate 1", "warm-up", "stopped at data gate 2",
+            "passed", "promoted", "rejected", "failed")
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,23 @@ class DayRun:
         """Record a stage's summary as ``<stage>.json``; returns it (for the caller to pass on)."""
         write_json_atomic(self.root / f"{stage}.json", summary)
         return summary
+
+    def record_outcome(self, state: str, detail: str = "", version: str | None = None,
+                       **extra: Any) -> dict[str, Any]:
+        """Record where the day's run ended (``outcome.json``): one of :data:`OUTCOMES`.
+
+        Each run overwrites it as it goes, so a re-run's outcome replaces the earlier one.
+        """
+        if state not in OUTCOMES:
+            raise ValueError(f"unknown outcome {state!r}; expected one of {OUTCOMES}")
+        return self.write("outcome", {"day": self.day.isoformat(), "state": state,
+                                      "detail": detail, "version": version,
+                                      "recorded_at": datetime.now(UTC).isoformat(), **extra})
+
+    def outcome(self) -> dict[str, Any] | None:
+        """The recorded outcome of the day's run, or None when it never ran."""
+        path = self.root / "outcome.json"
+        return json.loads(path.read_text()) if path.exists() else None
 
     def read(self, stage: str) -> dict[str, Any]:
         """The summary a stage recorded; a clear error when it has not run for this day."""

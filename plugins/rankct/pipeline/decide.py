@@ -1,5 +1,10 @@
-"""The model gate on what the evaluate stage left, then the serving artifacts and the
-deployment notification for a promoted challenger."""
+"""The model gate on what the evaluate stage left, and the two ways out of it: promote the
+challenger (alias ``champion``) or reject it with reasons.
+
+Judging and acting are separate stages: the gate writes the decision record, the serving
+export runs for a passed challenger, and only then does ``promote`` move the alias, reading the
+verdict back from the record. A run killed anywhere in between leaves the champion as it was.
+"""
 
 from __future__ import annotations
 
@@ -9,85 +14,101 @@ from typing import Any
 import pandas as pd
 
 from rankct.config import RankctConfig
+from rankct.errors import RankctError
 from rankct.pipeline.day import DayRun
 
 
 def _verdict(summary: dict[str, Any]) -> Any:
     from rankct.gates.checks import Check, Verdict
 
-    extra = {k: v for k, v in summary.items() if k not in ("passed", "reasons", "checks")}
+    extra = {k: v for k, v in summary.items()
+             if k not in ("passed", "reasons", "checks", "report_url")}
     return Verdict([Check(**check) for check in summary["checks"]], extra)
 
 
-def gate_challenger(config: RankctConfig, day: date) -> dict[str, Any]:
-    """Judge the day's challenger: promote it (alias ``champion``) or reject it with reasons.
+def judge_challenger(config: RankctConfig, day: date) -> dict[str, Any]:
+    """Run the model gate on the day's challenger and write its decision record.
 
-    Returns the decision; a rejection is an outcome, not an error (the run goes on to report it).
+    Returns the decision (``passed``, ``reasons``, ``record``); a rejection is an outcome, not
+    an error: the run goes on to record it. The registry is not changed here.
     """
     from rankct.evaluation.comparison import Churn
     from rankct.export.parity import ParityReport
-    from rankct.gates.apply import decide_and_apply
+    from rankct.gates.apply import decide
     from rankct.registry import open_store
+    from rankct.registry.urls import artifact_url, version_run_id
 
     run = DayRun(config, day)
     evaluated = run.read("evaluate")
     per_request = {name: pd.read_parquet(run.evaluation / f"per_request_{name}.parquet")
                    for name in evaluated["metrics"]}
-    champion = evaluated["champion"]
-    decision = decide_and_apply(
-        open_store(config), config, evaluated["version"], challenger=per_request["challenger"],
-        champion=per_request.get("champion"), evaluated_champion=champion,
+    store = open_store(config)
+    decision = decide(
+        store, config, evaluated["version"], challenger=per_request["challenger"],
+        champion=per_request.get("champion"), evaluated_champion=evaluated["champion"],
         data_gate=_verdict(run.read("validate_training_set")),
         churn=Churn(**evaluated["churn"]) if evaluated["churn"] else None,
         slices=pd.read_parquet(run.evaluation / "slices_challenger.parquet"),
         parity=ParityReport(**evaluated["parity"]))
+    if decision.passed:
+        run.record_outcome("passed", "passed the model gate; not promoted yet",
+                           decision.version)
+    record_url = artifact_url(config, store, version_run_id(store, decision.version),
+                              f"gate/{decision.record.name}")
     return run.write("gate", {
         "version": decision.version, "passed": decision.passed, "reasons": decision.reasons,
-        "outcome": "promoted" if decision.passed else "rejected", "champion": decision.champion,
-        "replaced": decision.replaced, "record": str(decision.record)})
+        "outcome": "promoted" if decision.passed else "rejected",
+        "champion": evaluated["champion"], "record": str(decision.record),
+        "decision_url": record_url})
 
 
-def ship_champion(config: RankctConfig, day: date) -> dict[str, Any]:
-    """Export the promoted version (ONNX with parity, Vespa, Triton), log the bundle to its run,
-    tag its sha256, and send the signed deployment notification.
+def _apply(config: RankctConfig, day: date, expect_passed: bool) -> tuple[DayRun, Any]:
+    from pathlib import Path
 
-    A failed notification does not undo the promotion: it is recorded and reported as
-    ``notify.status == "failed"`` for the caller to alert on.
-    """
-    import mlflow
-
-    from rankct.export.bundle import export_bundle, log_bundle
-    from rankct.notify import build_payload, notify
-    from rankct.pipeline.challenger import load_training_set
-    from rankct.registry import load_booster, open_store, set_version_tags
-    from rankct.registry.store import TAG_ONNX_SHA256
-    from rankct.training.split import split_by_time
+    from rankct.gates.apply import apply_decision
+    from rankct.registry import open_store
 
     run = DayRun(config, day)
-    decision = run.read("gate")
-    if not decision["passed"]:
-        return run.write("ship", {"version": decision["version"], "shipped": False,
-                                  "reason": "rejected by the gate: nothing to ship"})
-    version = decision["version"]
-    store = open_store(config)
-    booster = load_booster(store, version)
-    frame, _ = load_training_set(run)
-    test = split_by_time(frame, config.training.split).test
-    bundle = export_bundle(booster, list(booster.feature_names), test,
-                           config.home / "exports" / store.model_name, version=int(version),
-                           model_name=store.model_name)
-    run_id = store.client.get_model_version(store.model_name, version).run_id
-    with store.activated(), mlflow.start_run(run_id=run_id):
-        logged = log_bundle(bundle)
-    set_version_tags(store, version, {TAG_ONNX_SHA256: bundle.onnx_sha256})
-    metrics = run.read("evaluate")["metrics"]["challenger"]
-    payload = build_payload(store.model_name, version, logged["model_uri"], bundle.onnx_sha256,
-                            {k: v for k, v in metrics.items() if k.startswith("ndcg")},
-                            "promoted", artifacts={"bundle": logged["artifact_uri"]},
-                            day=day.isoformat(), decision_record=decision["record"])
-    sent = notify(payload, config.notify, record_dir=run.root)
-    return run.write("ship", {
-        "version": version, "shipped": True, "bundle": str(bundle.root),
-        "onnx": str(bundle.onnx_path), "onnx_sha256": bundle.onnx_sha256,
-        "vespa_zip": str(bundle.vespa_zip), "triton": str(bundle.triton_dir),
-        "notify": {"status": sent.status, "attempts": sent.attempts, "error": sent.error}})
+    gate = run.read("gate")
+    if gate["passed"] is not expect_passed:
+        action = "promote" if expect_passed else "reject"
+        raise RankctError(f"version {gate['version']} was {gate['outcome']} by the gate of "
+                          f"{day}: it cannot be {action}d",
+                          hint="the gate task chooses the branch: re-run it, not this task")
+    if expect_passed:
+        # The serving artifacts must exist before the alias says "serve this".
+        shipped = run.read("export")
+        if str(shipped["version"]) != str(gate["version"]):
+            raise RankctError(f"the export of {day} is of version {shipped['version']}, not "
+                              f"{gate['version']}", hint="re-run the export task of this run")
+    return run, apply_decision(open_store(config), gate["version"], Path(gate["record"]))
+
+
+def promote_challenger(config: RankctConfig, day: date) -> dict[str, Any]:
+    """Move ``champion`` to the day's challenger, which the gate passed and the export shipped.
+
+    The champion it replaces keeps the alias ``previous_champion`` (for ``rankct rollback``).
+    """
+    from rankct.registry.urls import version_url
+
+    run, decision = _apply(config, day, expect_passed=True)
+    shipped = run.read("export")
+    run.record_outcome("promoted", f"replaced v{decision.replaced}" if decision.replaced
+                       else "first champion", decision.version)
+    return run.write("promote", {
+        "version": decision.version, "champion": decision.champion,
+        "replaced": decision.replaced, "onnx": shipped["onnx"],
+        "onnx_sha256": shipped["onnx_sha256"], "day": day.isoformat(),
+        "mlflow_url": version_url(config, config.mlflow.registered_model, decision.version)})
+
+
+def reject_challenger(config: RankctConfig, day: date) -> dict[str, Any]:
+    """Tag the day's challenger ``rejected`` with the gate's reasons; the champion stays."""
+    from rankct.registry.urls import version_url
+
+    run, decision = _apply(config, day, expect_passed=False)
+    run.record_outcome("rejected", "; ".join(decision.reasons), decision.version)
+    return run.write("reject", {
+        "version": decision.version, "reasons": decision.reasons,
+        "champion": decision.champion,
+        "mlflow_url": version_url(config, config.mlflow.registered_model, decision.version)})

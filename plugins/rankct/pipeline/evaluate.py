@@ -51,7 +51,9 @@ def evaluate_challenger(config: RankctConfig, day: date) -> dict[str, Any]:
     from rankct.evaluation.position_bias import estimate_propensities, ipw_ndcg
     from rankct.evaluation.slices import slice_metrics, standard_slices
     from rankct.registry import champion_version, load_booster, open_store, version_reports_dir
+    from rankct.registry.urls import run_url, version_run_id
     from rankct.reports.ranking import ranking_report
+    from rankct.reports.workspace import add_report
     from rankct.training.split import split_by_time
 
     run = DayRun(config, day)
@@ -84,12 +86,16 @@ def evaluate_challenger(config: RankctConfig, day: date) -> dict[str, Any]:
         scored, version_reports_dir(config, "ranking", version), models=models, k=K,
         facts={"day": day.isoformat(), "test requests": f"{test['request_id'].nunique():,}"},
         slice_tables={f"{display} by slice": slices[name] for display, name in models.items()})
+    report = add_report(config, paths.snapshot, "ranking_quality",
+                        name=f"challenger v{version} vs "
+                             f"{'champion v' + champion if champion else 'no champion'} ({day})")
     summary = {
         "version": version, "champion": champion,
         "metrics": {name: summarize(table).as_dict() for name, table in per_request.items()},
         "ipw_ndcg@10": {name: ipw_ndcg(scored, propensity, k=K, score=name)
                         for name in models.values()},
         "churn": churn, "parity": parity,
-        "report": str(paths.html), "report_json": str(paths.json)}
+        "report": str(paths.html), "report_json": str(paths.json), "report_url": report.url,
+        "mlflow_url": run_url(config, store, version_run_id(store, version))}
     write_json_atomic(run.evaluation / "parity.json", parity)
     return run.write("evaluate", summary)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 from rankct.config import RankctConfig
 from rankct.contract import SUCCESS_MARKER, list_partitions
+from rankct.io import write_text_atomic
 from rankct.pipeline.day import DayRun
 
 if TYPE_CHECKING:
@@ -25,14 +27,35 @@ def _spark(config: RankctConfig, spark: SparkSession | None) -> SparkSession:
 
 def validate_raw(config: RankctConfig, day: date,
                  spark: SparkSession | None = None) -> dict[str, Any]:
-    """Data gate 1 on ``day``'s raw partitions; raises :class:`DataGateFailed` when it fails."""
+    """Data gate 1 on ``day``'s raw partitions; raises :class:`DataGateFailed` when it fails
+    (the day's outcome then says so, and nothing downstream runs)."""
+    from rankct.errors import DataGateFailed
     from rankct.quality.gate import require_pass, validate_partition
+    from rankct.reports.evidently_io import snapshot_path
+    from rankct.reports.workspace import add_report
 
+    run = DayRun(config, day)
+    run.record_outcome("running", "data gate 1")
     result = validate_partition(config.data_root, day, config, _spark(config, spark))
-    require_pass(result)
-    return DayRun(config, day).write("validate_raw", {
+    report_url = None
+    if result.report_html:
+        report_url = add_report(config, snapshot_path(result.report_html), "data_quality",
+                                name=f"raw data {day}").url
+    try:
+        require_pass(result)
+    except DataGateFailed as failure:
+        run.record_outcome("stopped at data gate 1", first_reason(failure),
+                           report=result.report_html)
+        raise
+    return run.write("validate_raw", {
         "day": day.isoformat(), "passed": True, "result": result.result_json,
-        "report": result.report_html})
+        "report": result.report_html, "report_url": report_url})
+
+
+def first_reason(failure: Exception) -> str:
+    """The line of an expected failure's message that names what failed."""
+    lines = [line.strip() for line in str(failure).splitlines() if line.strip()]
+    return lines[1] if len(lines) > 1 and not lines[1].startswith("->") else lines[0]
 
 
 def build_features(config: RankctConfig, day: date,
@@ -44,13 +67,33 @@ def build_features(config: RankctConfig, day: date,
     return {"day": day.isoformat(), "tables": {name: str(path) for name, path in written.items()}}
 
 
-def materialize(config: RankctConfig, day: date) -> dict[str, Any]:
-    """Load ``day``'s features into the online store (after `feast apply` of the repository)."""
-    from rankct.store import feast_cli, materialize_day
+def apply_feature_repo(config: RankctConfig, day: date | None = None) -> dict[str, Any]:
+    """``feast apply`` of ``feature_repo/`` when its definitions changed since the last apply.
 
-    # Apply is idempotent and cheap when nothing changed; it keeps registry and tables in step
-    # with feature_repo/ on every run.
+    The fingerprint of the definitions and the profile's store file is kept beside Feast's
+    registry, so the daily run pays for an apply (a Feast process, tens of seconds) only after a
+    change, and a registry that was deleted is rebuilt.
+    """
+    from rankct.store import FEATURE_REPO, feast_cli, store_yaml
+
+    files = sorted(FEATURE_REPO.glob("*.py")) + [store_yaml(config)]
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    fingerprint = digest.hexdigest()
+    marker = config.home / "feast" / f"applied.{config.profile}.sha256"
+    registry = config.home / "feast" / "registry.db"
+    if marker.exists() and marker.read_text() == fingerprint and registry.exists():
+        return {"applied": False, "fingerprint": fingerprint}
     feast_cli(config, "apply")
+    write_text_atomic(marker, fingerprint)
+    return {"applied": True, "fingerprint": fingerprint}
+
+
+def materialize(config: RankctConfig, day: date) -> dict[str, Any]:
+    """Load ``day``'s features into the online store (after :func:`apply_feature_repo`)."""
+    from rankct.store import materialize_day
+
     stats = materialize_day(config, day)
     return {"day": day.isoformat(),
             "views": {s.view: {"rows": s.rows, "rows_per_second": round(s.rows_per_second)}
@@ -88,6 +131,26 @@ def usable_days(config: RankctConfig, day: date) -> list[date]:
 def has_enough_history(config: RankctConfig, day: date) -> bool:
     """Whether the window holds enough usable days for train, validation and test splits."""
     return len(usable_days(config, day)) >= config.pipeline.min_history_days
+
+
+def check_history(config: RankctConfig, day: date) -> dict[str, Any]:
+    """Whether ``day`` can train: raises :class:`StageSkipped` on a warm-up day (too few usable
+    days in the window), after recording the outcome; the features were still built."""
+    from rankct.errors import StageSkipped
+
+    run = DayRun(config, day)
+    days = usable_days(config, day)
+    summary = run.write("history", {"day": day.isoformat(), "usable_days": [d.isoformat()
+                                                                          for d in days],
+                                    "needed": config.pipeline.min_history_days,
+                                    "enough": len(days) >= config.pipeline.min_history_days})
+    if not summary["enough"]:
+        detail = (f"{len(days)} usable day(s) in the window, {summary['needed']} needed "
+                  "to train")
+        run.record_outcome("warm-up", detail)
+        raise StageSkipped(f"warm-up on {day}: {detail}",
+                           hint="nothing to do: later days train once enough history exists")
+    return summary
 
 
 def make_training_set(config: RankctConfig, day: date,

@@ -1,0 +1,29 @@
+"""Task defaults shared by the DAGs: owner, retries with exponential backoff, time limit and the
+failure alert. Unexpected errors retry (a service restarting, a lost Spark executor); expected
+ones fail at once (see :class:`rankct.airflow.operators.StageOperator`)."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from typing import Any
+
+from rankct.airflow.callbacks import alert_on_failure
+
+
+def default_args(retries: int = 2, timeout: timedelta = timedelta(hours=2)) -> dict[str, Any]:
+    """``default_args`` of a rankct DAG.
+
+    ``RANKCT_RETRY_DELAY_SECONDS`` (default 120) sets the first retry's wait: `rankct run`
+    sets a few seconds, since a whole loop runs attended in one process there.
+    """
+    delay = timedelta(seconds=int(os.environ.get("RANKCT_RETRY_DELAY_SECONDS", "120")))
+    return {
+        "owner": "ranking",
+        "retries": retries,
+        "retry_delay": delay,
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=30),
+        "execution_timeout": timeout,
+        "on_failure_callback": alert_on_failure,
+    }

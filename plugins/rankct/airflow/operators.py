@@ -1,0 +1,118 @@
+"""The operator every rankct task uses: run one library stage for the DAG run's day.
+
+A stage is a plain function ``stage(config, day, **kwargs) -> summary`` from ``rankct.pipeline``
+or ``rankct.monitoring``, named by its import path so that parsing a DAG file imports nothing
+heavy. Its summary becomes the task's XCom; addresses in it become the task's links.
+
+Expected failures (:class:`rankct.errors.RankctError`: a gate that stopped, a check that found a
+problem, a missing input) fail the task at once, without retries: retrying cannot fix bad data.
+A warm-up day skips the rest of the run. Anything else is unexpected and is retried.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from airflow.sdk import BaseOperator, BranchMixIn
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from rankct.airflow.links import LINKS
+from rankct.airflow.runtime import run_config, run_day
+
+# Where a failing stage leaves its message for the failure callback: `airflow dags test` does
+# not put the exception into the callback's context as the task runner does.
+FAILURE_KEY = "rankct_failure"
+
+
+def import_stage(path: str) -> Callable[..., dict[str, Any]]:
+    """``"rankct.pipeline.prepare:validate_raw"`` -> the function."""
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+class StageOperator(BaseOperator):
+    """Run the library stage ``stage`` (``"module:function"``) for the run's day.
+
+    ``links`` names the task's links in the UI (``mlflow``, ``report``, ``decision``): what the
+    stage produces, so a task shows only links it can fill.
+    """
+
+    template_fields = ("stage_kwargs",)
+    ui_color = "#e8f0fe"
+
+    def __init__(self, *, stage: str, stage_kwargs: dict[str, Any] | None = None,
+                 links: Sequence[str] = (), **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.stage = stage
+        self.stage_kwargs = stage_kwargs or {}
+        self.operator_extra_links = tuple(LINKS[name] for name in links)
+
+    def run_stage(self, context: Any) -> dict[str, Any]:
+        from rankct.errors import RankctError, StageSkipped
+        from rankct.spark import SESSION_STARTS
+
+        started, spark_starts = time.perf_counter(), len(SESSION_STARTS)
+        try:
+            fn = import_stage(self.stage)
+            config, day = run_config(context), run_day(context)
+            self.log.info("rankct stage %s for %s (profile %s, home %s)", self.stage, day,
+                          config.profile, config.home)
+            summary = fn(config, day, **self.stage_kwargs) or {}
+        except StageSkipped as skipped:
+            raise AirflowSkipException(str(skipped)) from skipped
+        except RankctError as failure:
+            # Bad input or a failed gate: the message says what and what to do; no retry.
+            context[FAILURE_KEY] = str(failure)
+            self._push_links(context, getattr(failure, "summary", {}))  # e.g. the drift report
+            raise AirflowFailException(str(failure)) from failure
+        except Exception as failure:
+            context[FAILURE_KEY] = f"{type(failure).__name__}: {failure}"
+            raise
+        # What the pipeline benchmark splits: the stage's own time, and the part of it spent
+        # starting a SparkSession (once per task process).
+        summary = {**summary, "stage_seconds": round(time.perf_counter() - started, 3),
+                   "spark_start_seconds": round(sum(SESSION_STARTS[spark_starts:]), 3)}
+        self._push_links(context, summary)
+        return summary
+
+    def _push_links(self, context: Any, summary: dict[str, Any]) -> None:
+        for link in self.operator_extra_links:
+            if summary.get(link.summary_field):
+                context["ti"].xcom_push(key=link.xcom_key, value=summary[link.summary_field])
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        return self.run_stage(context)
+
+
+class GateOperator(StageOperator, BranchMixIn):
+    """A stage whose summary's ``passed`` chooses the branch: ``if_passed`` or ``if_failed``."""
+
+    ui_color = "#fff4e5"
+
+    def __init__(self, *, if_passed: str | Sequence[str], if_failed: str | Sequence[str],
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.if_passed, self.if_failed = if_passed, if_failed
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        summary = self.run_stage(context)
+        self.do_branch(context, self.if_passed if summary["passed"] else self.if_failed)
+        return summary
+
+
+class PublishingStageOperator(StageOperator):
+    """A stage that updates an Asset: the event's ``extra`` gets the listed summary fields."""
+
+    def __init__(self, *, extra_fields: Sequence[str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.extra_fields = list(extra_fields)
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        summary = self.run_stage(context)
+        for outlet in self.outlets:
+            context["outlet_events"][outlet].extra = {
+                field: summary[field] for field in self.extra_fields if field in summary}
+        return summary

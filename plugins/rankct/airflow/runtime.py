@@ -1,0 +1,71 @@
+"""What a task needs from its DAG run: the day it works on and the configuration, with the
+run's per-run overrides (DAG params) applied."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from airflow.sdk import Param
+
+from rankct.config import RankctConfig, load_config, with_overrides
+from rankct.errors import RankctError
+
+# DAG params of the training DAG: typed fields in the trigger form, each mapped to the setting
+# it overrides for that run only. ``overrides`` takes any other setting by its dotted path.
+OVERRIDE_PARAMS: dict[str, tuple[str, Param]] = {
+    "training_objective": ("training.objective", Param(
+        None, type=["null", "string"],
+        enum=[None, "rank:ndcg", "rank:pairwise", "lambdarank_unbiased"],
+        description="XGBoost ranking objective for this run (default: training.objective)")),
+    "search_trials": ("training.search_trials", Param(
+        None, type=["null", "integer"], minimum=0,
+        description="random-search trials before the final fit (default: none)")),
+    "max_drift_share": ("gate.max_drift_share", Param(
+        None, type=["null", "number"], exclusiveMinimum=0, maximum=1,
+        description="data gate 2: share of drifted feature columns allowed, e.g. after a "
+                    "known market shift")),
+    "min_ndcg": ("gate.min_ndcg", Param(
+        None, type=["null", "number"], minimum=0, maximum=1,
+        description="model gate: floor on the challenger's NDCG@10")),
+}
+OVERRIDES_PARAM = Param({}, type="object",
+                        description='any other setting for this run, by dotted path: '
+                                    '{"training.eta": 0.05, "gate.max_churn": 0.9}')
+
+
+def training_params() -> dict[str, Param]:
+    """The params of the training DAG (a fresh set per DAG: Param objects are not shared)."""
+    params = {name: Param(p.value, **p.schema, description=p.description)
+              for name, (_, p) in OVERRIDE_PARAMS.items()}
+    params["overrides"] = Param({}, **OVERRIDES_PARAM.schema,
+                                description=OVERRIDES_PARAM.description)
+    return params
+
+
+def run_overrides(params: dict[str, Any]) -> dict[str, Any]:
+    """The dotted-path settings a run's params change (unset params change nothing)."""
+    chosen = {key: params[name] for name, (key, _) in OVERRIDE_PARAMS.items()
+              if params.get(name) is not None}
+    return {**chosen, **(params.get("overrides") or {})}
+
+
+def run_config(context: dict[str, Any]) -> RankctConfig:
+    """The profile's configuration with this run's overrides."""
+    overrides = run_overrides(dict(context.get("params") or {}))
+    config = load_config()
+    return with_overrides(config, overrides) if overrides else config
+
+
+def run_day(context: dict[str, Any]) -> date:
+    """The day a run works on: its logical date (UTC), or for a run an Asset event started
+    (which has none), the ``day`` the newest triggering event names."""
+    logical = context.get("logical_date")
+    if logical is not None:
+        return date(logical.year, logical.month, logical.day)
+    days = [event.extra["day"] for events in (context.get("triggering_asset_events") or {})
+            .values() for event in events if (event.extra or {}).get("day")]
+    if not days:
+        raise RankctError("this run has neither a logical date nor an Asset event naming a day",
+                          hint="trigger it with a logical date (the day to work on)")
+    return date.fromisoformat(max(days))

@@ -1,0 +1,135 @@
+"""``make ui``: the Airflow UI, the MLflow UI and the Evidently UI on localhost over the state
+that ``make run`` wrote (``$RANKCT_HOME``), each started as its own process, with the URLs
+printed once all three answer.
+
+Airflow runs its API server (the UI), scheduler and DAG processor with the same environment as
+``rankct run``; the DAGs stay paused until someone unpauses them, so opening the UI never starts
+a run by itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from rankct.config import RankctConfig
+from rankct.errors import RankctError
+from rankct.orchestrate.environment import airflow_environment
+
+
+@dataclass(frozen=True)
+class UiProcess:
+    name: str
+    url: str
+    health: str  # path answering 200 once the server is up
+    command: list[str]
+
+
+def _bin(name: str) -> str:
+    return str(Path(sys.executable).parent / name)
+
+
+def ui_processes(config: RankctConfig) -> list[UiProcess]:
+    """What ``make ui`` starts, on the ports of ``ui.*_url``."""
+    from rankct.registry.store import resolve_uris
+
+    tracking, _, artifacts = resolve_uris(config)
+    airflow, mlflow, evidently = (urlparse(u) for u in (config.ui.airflow_url,
+                                                        config.ui.mlflow_url,
+                                                        config.ui.evidently_url))
+    (config.home / "evidently").mkdir(parents=True, exist_ok=True)
+    return [
+        UiProcess("airflow", config.ui.airflow_url, "/api/v2/monitor/health",
+                  [_bin("airflow"), "api-server", "--port", str(airflow.port or 8080),
+                   "--workers", "1"]),
+        UiProcess("airflow-scheduler", "", "", [_bin("airflow"), "scheduler"]),
+        UiProcess("airflow-dag-processor", "", "", [_bin("airflow"), "dag-processor"]),
+        UiProcess("mlflow", config.ui.mlflow_url, "/health",
+                  [_bin("mlflow"), "ui", "--backend-store-uri", tracking,
+                   "--default-artifact-root", artifacts, "--host", mlflow.hostname or "127.0.0.1",
+                   "--port", str(mlflow.port or 5000), "--workers", "1"]),
+        UiProcess("evidently", config.ui.evidently_url, "/",
+                  [_bin("evidently"), "ui", "--workspace", str(config.home / "evidently"),
+                   "--host", evidently.hostname or "127.0.0.1",
+                   "--port", str(evidently.port or 8000)]),
+    ]
+
+
+def _answers(url: str) -> bool:
+    import requests
+
+    try:
+        return requests.get(url, timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+@contextlib.contextmanager
+def running_uis(config: RankctConfig, timeout: float = 180.0,
+                only: tuple[str, ...] | None = None) -> Iterator[list[UiProcess]]:
+    """Start the UIs, wait until every one answers, yield them, stop them on exit."""
+    from rankct.orchestrate.airflow_cli import migrate
+
+    # MLflow's server would start seven job-runner processes (GenAI jobs): not used here.
+    env = {**airflow_environment(config), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    logs = config.home / "ui_logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    migrate(env, logs / "db_migrate.log")
+    wanted = [p for p in ui_processes(config) if only is None or p.name in only]
+    started: list[tuple[UiProcess, subprocess.Popen]] = []
+    try:
+        for ui in wanted:
+            log = open(logs / f"{ui.name}.log", "w")  # noqa: SIM115 - closed with the process
+            started.append((ui, subprocess.Popen(ui.command, env=env, stdout=log,
+                                                 stderr=subprocess.STDOUT,
+                                                 start_new_session=True)))
+        deadline = time.monotonic() + timeout
+        for ui, proc in started:
+            if not ui.health:
+                continue
+            while not _answers(ui.url.rstrip("/") + ui.health):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RankctError(f"the {ui.name} UI did not come up on {ui.url}",
+                                      hint=f"see {logs / (ui.name + '.log')}; is the port "
+                                           "taken by another program?")
+                time.sleep(1)
+        yield [ui for ui, _ in started]
+    finally:
+        # Each server runs in its own process group (its workers too): stop the whole group.
+        for _, proc in started:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        for _, proc in started:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+
+
+def serve_uis(config: RankctConfig, check_only: bool = False) -> int:
+    """Run the UIs until Ctrl-C or SIGTERM (``check_only``: until they all answered)."""
+    # SIGTERM must unwind like Ctrl-C so that the servers are stopped with this process.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    with running_uis(config) as uis:
+        print(f"rankct UIs over {config.home}:")
+        for ui in uis:
+            if ui.url:
+                print(f"  {ui.name:<10} {ui.url}")
+        print("  (Airflow: DAGs ranker_continuous_training, ranker_batch_scoring, "
+              "ranker_monitoring; MLflow: model marketplace_ranker; Evidently: rankct projects)")
+        if check_only:
+            return 0
+        print("Ctrl-C stops them.", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            while True:
+                time.sleep(3600)
+    return 0
