@@ -6,6 +6,9 @@ Usage: python bench/features.py [--scale medium] [--days 3] [--repeats 3] [--red
 Each materialization runs in a fresh process, which reports its time and its peak memory: the
 rise of the peak RSS over the RSS just before the call, divided by the rows written (the Spark
 JVM of the stock path is another process and is not counted). Medians of the repeats.
+On SQLite three paths are timed: Feast's stock materialization into Feast's own SQLite store
+(one row per feature value: what plain Feast does, the reference), Feast's stock
+materialization into the wide store the local profile uses, and rankct's bulk writer into it.
 --home DIR reuses a state folder built by an earlier run.
 """
 
@@ -27,33 +30,60 @@ VIEW = "item_features"  # the widest view: 27 features per row
 
 CHILD = """
 import contextlib, io, json, os, resource, sys, time
-from datetime import date
+from datetime import date, timedelta
+import pyarrow.parquet as pq
+from feast import FeatureStore
 from rankct.config import load_config
-from rankct.store import feature_store, materialize_day
-profile, day, stock = sys.argv[1], date.fromisoformat(sys.argv[2]), sys.argv[3] == "stock"
+from rankct.features.build import FeaturePaths, as_of
+from rankct.store import FEATURE_REPO, feature_store, materialize_day
+profile, day, mode, view = sys.argv[1], date.fromisoformat(sys.argv[2]), sys.argv[3], sys.argv[4]
 cfg = load_config(profile)
-feature_store(cfg).list_feature_views()  # load the registry before measuring
+store = feature_store(cfg)
+if mode == "vanilla":  # Feast's stock path into the store of the yaml given
+    store = FeatureStore(repo_path=str(FEATURE_REPO), fs_yaml_file=sys.argv[5])
+store.list_feature_views()  # load the registry before measuring
 def rss():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 before, started = rss(), time.perf_counter()
 with contextlib.redirect_stdout(io.StringIO()):  # Feast's stock path prints progress bars
-    stats = materialize_day(cfg, day, [sys.argv[4]], stock=stock)
+    if mode == "vanilla":
+        store.materialize(start_date=as_of(day) - timedelta(hours=12),
+                          end_date=as_of(day) + timedelta(hours=12), feature_views=[view])
+        rows = sum(pq.read_metadata(f).num_rows
+                   for f in FeaturePaths(cfg.data_root).table(view, day).glob("*.parquet"))
+    else:
+        rows = materialize_day(cfg, day, [view], stock=mode == "stock")[0].rows
 seconds = time.perf_counter() - started
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-print(json.dumps({"rows": stats[0].rows, "seconds": seconds, "peak_rise": max(peak - before, 0)}))
+print(json.dumps({"rows": rows, "seconds": seconds, "peak_rise": max(peak - before, 0)}))
 """
 
 
-def _materialize_in_child(home: Path, profile: str, day, stock: bool) -> dict:
+def _materialize_in_child(home: Path, profile: str, day, mode: str, *extra: str) -> dict:
     env = {**os.environ, "RANKCT_HOME": str(home)}
-    proc = subprocess.run([sys.executable, "-c", CHILD, profile, day.isoformat(),
-                           "stock" if stock else "bulk", VIEW],
-                          env=env, capture_output=True, text=True, check=False)
+    proc = subprocess.run([sys.executable, "-c", CHILD, profile, day.isoformat(), mode, VIEW,
+                           *extra], env=env, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        raise SystemExit(f"materialization ({profile}, {'stock' if stock else 'bulk'}) failed:\n"
-                         f"{proc.stderr[-3000:]}")
+        raise SystemExit(f"materialization ({profile}, {mode}) failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _vanilla_sqlite(cfg) -> Path:
+    """A feature_store.yaml like the local profile's but with Feast's own SQLite online store
+    (in another file, over the same registry and offline tables), its tables created."""
+    import yaml
+    from feast import FeatureStore
+    from feast.infra.online_stores.sqlite import SqliteOnlineStore
+    from rankct.store import FEATURE_REPO, store_yaml
+
+    settings = yaml.safe_load(store_yaml(cfg).read_text())
+    settings["online_store"] = {"type": "sqlite", "path": str(cfg.home / "feast" / "vanilla.db")}
+    path = cfg.home / "feast" / "vanilla_feature_store.yaml"
+    path.write_text(yaml.safe_dump(settings))
+    store = FeatureStore(repo_path=str(FEATURE_REPO), fs_yaml_file=path)
+    SqliteOnlineStore().update(store.config, [], store.list_feature_views(), [], [], partial=False)
+    return path
 
 
 def _latency(store, user_id: int, candidates: list[dict], n: int) -> tuple[float, float]:
@@ -71,14 +101,17 @@ def _latency(store, user_id: int, candidates: list[dict], n: int) -> tuple[float
     return statistics.median(samples), samples[int(0.99 * (len(samples) - 1))]
 
 
-def _materialization(home: Path, profile: str, day, repeats: int) -> dict[str, tuple]:
-    figures = {}
-    for label, stock in (("feast stock", True), ("rankct bulk", False)):
-        runs = [_materialize_in_child(home, profile, day, stock) for _ in range(repeats)]
-        rate = statistics.median(r["rows"] / r["seconds"] for r in runs)
-        per_row = statistics.median(r["peak_rise"] / r["rows"] for r in runs)
-        figures[label] = (rate, per_row)
-    return figures
+def _materialization(home: Path, profile: str, day, repeats: int,
+                     paths: list[tuple[str, str, tuple[str, ...]]]) -> dict[str, tuple]:
+    """(rows/s, peak bytes/row) per path, medians of ``repeats`` runs taken round-robin so that
+    a slow spell of a shared machine does not fall on one path only."""
+    runs: dict[str, list[dict]] = {label: [] for label, _, _ in paths}
+    for _ in range(repeats):
+        for label, mode, extra in paths:
+            runs[label].append(_materialize_in_child(home, profile, day, mode, *extra))
+    return {label: (statistics.median(r["rows"] / r["seconds"] for r in found),
+                    statistics.median(r["peak_rise"] / r["rows"] for r in found))
+            for label, found in runs.items()}
 
 
 def main() -> None:
@@ -134,14 +167,21 @@ def main() -> None:
     feast_cli(prod, "apply")
 
     rows = sizes[VIEW]
+    vanilla = _vanilla_sqlite(cfg)
     print(f"  materialization of {VIEW} ({rows:,} rows x 27 features), median of "
-          f"{args.repeats} fresh processes each")
-    print(f"    {'store':<8} {'path':<12} {'rows/s':>10} {'peak B/row':>11} {'speed-up':>9}")
-    for name, profile, state in (("sqlite", "local", home), ("redis", "prod", prod.home)):
-        figures = _materialization(state, profile, last, args.repeats)
-        base = figures["feast stock"][0]
+          f"{args.repeats} fresh processes each; speed-up over Feast's stock path into Feast's "
+          "own store of that kind")
+    print(f"    {'store':<8} {'path':<28} {'rows/s':>10} {'peak B/row':>11} {'speed-up':>9}")
+    sqlite_paths = [("feast stock, feast's sqlite", "vanilla", (str(vanilla),)),
+                    ("feast stock, wide sqlite", "stock", ()),
+                    ("rankct bulk, wide sqlite", "bulk", ())]
+    redis_paths = [("feast stock", "stock", ()), ("rankct bulk", "bulk", ())]
+    for name, profile, state, timed in (("sqlite", "local", home, sqlite_paths),
+                                        ("redis", "prod", prod.home, redis_paths)):
+        figures = _materialization(state, profile, last, args.repeats, timed)
+        base = figures[timed[0][0]][0]
         for label, (rate, per_row) in figures.items():
-            print(f"    {name:<8} {label:<12} {rate:>10,.0f} {per_row:>11,.0f} {rate / base:>8.1f}x")
+            print(f"    {name:<8} {label:<28} {rate:>10,.0f} {per_row:>11,.0f} {rate / base:>8.1f}x")
 
     items = pd.read_parquet(paths.table("item_features", last),
                             columns=["item_id", "item_category", "item_brand"]).head(200)

@@ -1,6 +1,7 @@
-"""Bulk materialization writes exactly what Feast's stock materialization writes, on SQLite and
-on Redis, serves through Feast's own read path, never lets an older day overwrite a newer one,
-and fails clearly on a missing partition or an unapplied repository."""
+"""Bulk materialization writes exactly what Feast's stock materialization writes, on the wide
+SQLite store and on Redis; Feast's own read path serves from the wide store what it serves from
+its stock SQLite store; an older day never overwrites a newer one; a missing partition or an
+unapplied repository fails clearly."""
 
 from __future__ import annotations
 
@@ -18,24 +19,23 @@ pytestmark = pytest.mark.integration
 
 def _sqlite_rows(cfg) -> dict[str, list[tuple]]:
     """Every online row of every batch view, in a canonical order."""
-    from feast.infra.online_stores.helpers import compute_table_id
+    from rankct.wide_store import table_name
 
     store = feature_store(cfg)
     with sqlite3.connect(cfg.home / "feast" / "online.db") as conn:
         return {view: conn.execute(
-            f'SELECT entity_key, feature_name, value, value_text, event_ts FROM '
-            f'"{compute_table_id(store.project, store.get_feature_view(view), False)}" '
-            "ORDER BY entity_key, feature_name").fetchall() for view in BATCH_VIEWS}
+            f'SELECT entity_key, event_ts, created_ts, features FROM '
+            f'"{table_name(store.config, store.get_feature_view(view))}" '
+            "ORDER BY entity_key").fetchall() for view in BATCH_VIEWS}
 
 
 def _clear_sqlite(cfg) -> None:
-    from feast.infra.online_stores.helpers import compute_table_id
+    from rankct.wide_store import table_name
 
     store = feature_store(cfg)
     with sqlite3.connect(cfg.home / "feast" / "online.db") as conn:
         for view in BATCH_VIEWS:
-            table = compute_table_id(store.project, store.get_feature_view(view), False)
-            conn.execute(f'DELETE FROM "{table}"')
+            conn.execute(f'DELETE FROM "{table_name(store.config, store.get_feature_view(view))}"')
 
 
 def test_bulk_writes_the_same_sqlite_rows_as_feast(applied) -> None:
@@ -52,6 +52,65 @@ def test_bulk_writes_the_same_sqlite_rows_as_feast(applied) -> None:
     # Twice: a re-run writes the same bytes.
     materialize_day(applied, LAST)
     assert _sqlite_rows(applied) == bulk
+
+
+def _vanilla_store(cfg, folder):
+    """A FeatureStore over the same registry and offline tables whose online store is Feast's
+    own SQLite store (one row per feature value), its tables created."""
+    import yaml
+    from feast import FeatureStore
+    from feast.infra.online_stores.sqlite import SqliteOnlineStore
+    from rankct.store import FEATURE_REPO, store_yaml
+
+    settings = yaml.safe_load(store_yaml(cfg).read_text())
+    settings["online_store"] = {"type": "sqlite", "path": str(folder / "vanilla.db")}
+    path = folder / "feature_store.yaml"
+    path.write_text(yaml.safe_dump(settings))
+    store = FeatureStore(repo_path=str(FEATURE_REPO), fs_yaml_file=path)
+    SqliteOnlineStore().update(store.config, [], store.list_feature_views(), [], [], partial=False)
+    return store
+
+
+def test_feast_serves_the_same_from_the_wide_store_as_from_its_own(applied, tmp_path) -> None:
+    import pandas as pd
+    from rankct.features.build import FEATURE_TABLES, as_of
+
+    feature_store(applied)  # points RANKCT_HOME at the test state, which the yaml names
+    vanilla = _vanilla_store(applied, tmp_path)
+    cutoff = as_of(LAST)
+    vanilla.materialize(start_date=cutoff - pd.Timedelta(hours=12),
+                        end_date=cutoff + pd.Timedelta(hours=12), feature_views=BATCH_VIEWS)
+    materialize_day(applied, LAST)
+    wide = feature_store(applied)
+    for view, keys in FEATURE_TABLES.items():
+        table = pd.read_parquet(applied.home / "data" / "features" / view / f"dt={LAST}")
+        rows = table[keys].sample(min(len(table), 200), random_state=2).to_dict("records")
+        rows.append({k: (-1 if k.endswith("_id") else "absent") for k in keys})  # not stored
+        features = [f"{view}:{c}" for c in table.columns if c not in (*keys, "event_timestamp")]
+        expected = vanilla.get_online_features(features=features, entity_rows=rows).to_dict()
+        served = wide.get_online_features(features=features, entity_rows=rows).to_dict()
+        assert served == expected, view
+        first = features[0].split(":")[1]
+        assert served[first][-1] is None and served[first][:-1].count(None) < len(rows) // 2
+
+
+def test_a_partial_write_keeps_the_other_features(applied) -> None:
+    from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+    from feast.protos.feast.types.Value_pb2 import Value
+    from rankct.features.build import as_of
+    from rankct.wide_store import WideSqliteOnlineStore
+
+    materialize_day(applied, LAST, ["item_features"])
+    store = feature_store(applied)
+    refs = ["item_features:price", "item_features:ctr_7d", "item_features:item_category"]
+    before = store.get_online_features(features=refs, entity_rows=[{"item_id": 1}]).to_dict()
+    key = EntityKey(join_keys=["item_id"], entity_values=[Value(int64_val=1)])
+    WideSqliteOnlineStore().online_write_batch(
+        store.config, store.get_feature_view("item_features"),
+        [(key, {"price": Value(double_val=1234.5)}, as_of(LAST), None)], None)
+    after = store.get_online_features(features=refs, entity_rows=[{"item_id": 1}]).to_dict()
+    assert after == {**before, "price": [1234.5]}
+    materialize_day(applied, LAST, ["item_features"])  # restore for other tests
 
 
 def test_an_older_day_never_overwrites_a_newer_one(applied) -> None:
@@ -123,5 +182,10 @@ def test_bulk_writes_the_same_redis_hashes_as_feast(applied_redis) -> None:
     bulk = _redis_snapshot(client)
     assert len(bulk) > 100
     assert bulk == stock
+    # An older day adds the entities it alone has and changes none of the newer ones.
+    materialize_day(applied_redis, START)
+    replayed = _redis_snapshot(client)
+    assert {key: replayed[key] for key in bulk} == bulk
+    materialize_day(applied_redis, LAST)
     report = check_skew(applied_redis, LAST, sample_size=25)
     assert report.passed, report.summary()
