@@ -18,7 +18,7 @@ from rankct.errors import RankctError
 from rankct.export.onnx_model import save_onnx, to_onnx
 from rankct.features.build import as_of, build_range
 from rankct.io import write_partition
-from rankct.scoring.frame import add_request_features
+from rankct.scoring.frame import add_request_features, feature_matrix, packed_features
 from rankct.scoring.job import score_day
 from rankct.scoring.score import top_k
 
@@ -154,6 +154,34 @@ def test_top_k_keeps_the_k_best_per_user(runs, spark) -> None:
         top_k(scored, 0)
 
 
+def _features_of(root: Path, pairs: pd.DataFrame) -> pd.DataFrame:
+    """``pairs`` joined in pandas with the day's tables, as ``scoring_rows`` joins them."""
+    def table(name: str) -> pd.DataFrame:
+        frame = pd.read_parquet(root / "features" / name / f"dt={DAY}")
+        return frame.drop(columns="event_timestamp")
+
+    category = table("user_category_affinity").rename(columns={"category": "item_category"})
+    brand = table("user_brand_affinity").rename(columns={"brand": "item_brand"})
+    return (pairs.merge(table("item_features"), on="item_id")
+            .merge(table("user_features"), on="user_id", how="left")
+            .merge(category, on=["user_id", "item_category"], how="left")
+            .merge(brand, on=["user_id", "item_brand"], how="left"))
+
+
+def test_every_batch_score_is_the_boosters_own(market, runs) -> None:
+    """The JVM's float32 packing and the Arrow path give, on every candidate, exactly the
+    score of the booster on the pandas matrix (the path training and the parity check use)."""
+    first, _ = runs
+    recs = pd.read_parquet(first.path)
+    rows = add_request_features(_features_of(market["root"], recs[["user_id", "item_id",
+                                                                    "score"]]))
+    booster = market["booster"]
+    X = feature_matrix(rows, list(booster.feature_names))
+    assert len(rows) == len(recs) and np.isnan(X).any(), "missing values must be covered"
+    expected = booster.inplace_predict(X, predict_type="margin", missing=np.nan)
+    np.testing.assert_array_equal(rows["score"].to_numpy(), expected.astype(np.float64))
+
+
 def test_parity_sample_and_rerun_writes_identical_bytes(runs) -> None:
     first, first_bytes = runs
     assert first.parity is not None and first.parity.passed and first.parity.n_requests == 20
@@ -165,3 +193,7 @@ def test_bad_inputs_speak(market, spark, tmp_path) -> None:
         score_day(spark, market["root"], DAY + timedelta(days=1), market["booster"])
     with pytest.raises(RankctError, match="before the features"):
         score_day(spark, market["root"], DAY, market["booster"], cutoff=as_of(DAY) - timedelta(1))
+    # A string column cast to float would score as all-missing without a word.
+    rows = spark.createDataFrame(pd.DataFrame({"item_category": ["bags"], "price": [1.0]}))
+    with pytest.raises(RankctError, match=r"\['item_category'\] are not numeric"):
+        packed_features(rows, ["price", "item_category"])

@@ -1,10 +1,20 @@
 """Request-time features: the one implementation that Feast's on-demand views and batch
-scoring both call."""
+scoring both call, and batch scoring's two ways to the model's matrix (pandas, Arrow)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 from rankct.features.request_time import price_to_user_median, query_category_match
+from rankct.scoring.frame import (
+    PACKED,
+    REQUEST_TIME_FEATURES,
+    REQUEST_TIME_INPUTS,
+    add_request_features,
+    arrow_feature_matrix,
+    feature_matrix,
+)
 
 
 def test_price_to_user_median_by_hand() -> None:
@@ -22,3 +32,51 @@ def test_query_category_match_is_case_blind_and_zero_without_query() -> None:
     match = query_category_match(query, category)
     assert match.tolist() == [1, 0, 0, 0, 0]
     assert match.dtype == "int64" and list(match.index) == [5, 6, 7, 8, 9]
+
+
+def test_batch_scoring_dedup_matches_the_shared_function_row_by_row() -> None:
+    """``add_request_features`` matches each distinct category once and spreads the answers:
+    the same values as calling the shared function on every row."""
+    rows = pd.DataFrame({"price": [30.0, 10.0, 50.0, 8.0, 12.0],
+                         "user_median_purchase_price_30d": [15.0, 0.0, None, 16.0, 6.0],
+                         "item_category": ["dresses", "Shoes", None, "dresses", "bags"]})
+    for query in ("", "red dresses and shoes", "BAGS"):
+        got = add_request_features(rows.copy(), query)
+        expected = query_category_match(pd.Series(query, index=rows.index),
+                                        rows["item_category"])
+        assert got["query_category_match"].tolist() == expected.tolist()
+        assert got["price_to_user_median"].tolist() == price_to_user_median(
+            rows["price"], rows["user_median_purchase_price_30d"]).tolist()
+
+
+def _arrow_batch(rows: pd.DataFrame, names: list[str]) -> pa.RecordBatch:
+    """The batch Spark sends a scoring task: keys, request-time inputs, the packed features
+    (float32, null where missing, request-time slots null)."""
+    n, m = len(rows), len(names)
+    table = [[None if n_ in REQUEST_TIME_FEATURES or pd.isna(v) else float(np.float32(v))
+              for n_, v in zip(names, row, strict=True)]
+             for row in rows.reindex(columns=names).itertuples(index=False)]
+    packed = pa.ListArray.from_arrays(pa.array(np.arange(0, n * m + 1, m, dtype=np.int32)),
+                                      pa.array([v for row in table for v in row], pa.float32()))
+    return pa.RecordBatch.from_arrays(
+        [pa.array(rows[c]) for c in REQUEST_TIME_INPUTS] + [packed],
+        names=[*REQUEST_TIME_INPUTS, PACKED])
+
+
+def test_arrow_matrix_of_a_scoring_task_equals_the_pandas_matrix() -> None:
+    rows = pd.DataFrame({"price": [30.0, 10.0, 50.0], "user_median_purchase_price_30d":
+                         [15.0, None, 25.0], "item_category": ["dresses", None, "bags"],
+                         "clicks_7d": pd.array([3, None, 7], dtype="Int64"),
+                         "ctr_7d": [0.5, np.nan, 0.25]})
+    # Request-time features between table features, as a trained model may order them.
+    names = ["price", "query_category_match", "clicks_7d", "price_to_user_median", "ctr_7d"]
+    for query in ("", "bags"):
+        expected = feature_matrix(add_request_features(rows.copy(), query), names)
+        got = arrow_feature_matrix(_arrow_batch(rows, names), names, query)
+        assert got.dtype == np.float32 and got.flags.writeable
+        np.testing.assert_array_equal(got, expected)
+    # Without any null the packed values are Arrow's read-only memory: still a writable copy.
+    names = ["price", "price_to_user_median"]
+    full = rows.iloc[[0, 2]].reset_index(drop=True)
+    np.testing.assert_array_equal(arrow_feature_matrix(_arrow_batch(full, names), names),
+                                  feature_matrix(add_request_features(full.copy()), names))

@@ -12,18 +12,21 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from rankct.errors import RankctError
 from rankct.features import request_time
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
+    from pyspark.sql import Column, DataFrame
 
 REQUEST_TIME_FEATURES = ("price_to_user_median", "query_category_match")
 # The table columns the request-time features are computed from.
 REQUEST_TIME_INPUTS = ("price", "user_median_purchase_price_30d", "item_category")
 # Batch recommendations answer no search: the query is empty, as on the feed surface.
 BATCH_QUERY = ""
+# The array<float> column that carries a row's model features from the JVM to Python.
+PACKED = "features"
 
 
 def scoring_rows(pairs: DataFrame, items: DataFrame, users: DataFrame,
@@ -73,4 +76,46 @@ def feature_matrix(rows: pd.DataFrame, feature_names: list[str]) -> np.ndarray:
     matrix = np.empty((len(rows), len(feature_names)), dtype=np.float32)
     for j, name in enumerate(feature_names):
         matrix[:, j] = rows[name].to_numpy(np.float32, na_value=np.nan)
+    return matrix
+
+
+def packed_features(rows: DataFrame, feature_names: list[str]) -> Column:
+    """``array<float>`` column :data:`PACKED`: a row's features in ``feature_names`` order.
+
+    The float32 cast is the one :func:`feature_matrix` makes (IEEE round to nearest, null stays
+    null), done in the JVM: one list column crosses to Python instead of a column per feature,
+    and the batch reshapes into the model's matrix without a copy per column. The request-time
+    slots are null here; :func:`arrow_feature_matrix` fills them.
+    """
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import BooleanType, NumericType
+
+    types = {f.name: f.dataType for f in rows.schema.fields}
+    check_columns(list(types), feature_names)
+    # A cast would turn a string or timestamp column into silent nulls; the pandas path raised.
+    wrong = [n for n in feature_names if n not in REQUEST_TIME_FEATURES
+             and not isinstance(types[n], NumericType | BooleanType)]
+    if wrong:
+        raise RankctError(f"model features {wrong} are not numeric columns in the feature tables",
+                          hint="score with a model trained on the ranker_v1 features")
+    return F.array(*(F.lit(None).cast("float") if n in REQUEST_TIME_FEATURES
+                     else F.col(n).cast("float") for n in feature_names)).alias(PACKED)
+
+
+def arrow_feature_matrix(batch: pa.RecordBatch, feature_names: list[str],
+                         query: str = BATCH_QUERY) -> np.ndarray:
+    """The float32 matrix of one Arrow batch holding :data:`PACKED` and the request-time inputs.
+
+    Same values as ``feature_matrix(add_request_features(rows), feature_names)`` on the pandas
+    rows; the request-time features come from the same ``add_request_features``.
+    """
+    n, m = batch.num_rows, len(feature_names)
+    # Nulls read as NaN; without any null the array is Arrow's own memory, read-only.
+    values = batch.column(PACKED).flatten().to_numpy(zero_copy_only=False).reshape(n, m)
+    matrix = values if values.flags.writeable else values.copy()
+    slots = [j for j, name in enumerate(feature_names) if name in REQUEST_TIME_FEATURES]
+    if slots:
+        inputs = add_request_features(batch.select(list(REQUEST_TIME_INPUTS)).to_pandas(), query)
+        for j in slots:
+            matrix[:, j] = inputs[feature_names[j]].to_numpy(np.float32, na_value=np.nan)
     return matrix

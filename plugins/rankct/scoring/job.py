@@ -19,7 +19,7 @@ from rankct.scoring.candidates import (
     sold_items,
 )
 from rankct.scoring.frame import check_columns, scoring_rows
-from rankct.scoring.score import parity_sample, score_rows, top_k
+from rankct.scoring.score import parity_sample, score_rows, scoring_conf, top_k
 from rankct.spark import union_all
 
 if TYPE_CHECKING:
@@ -97,19 +97,20 @@ def score_day(spark: SparkSession, data_root: Path | str, day: date, booster: xg
                             tables["user_brand_affinity"], spec)
     rows = scoring_rows(pairs, items, tables["user_features"], tables["user_category_affinity"],
                         tables["user_brand_affinity"]).cache()
-    scored = score_rows(rows, booster, names).cache()
-    try:
-        parity = (parity_sample(rows, scored, booster, names, onnx_path)
-                  if onnx_path is not None else None)
-        best = top_k(scored, top)
-        target = recommendations_path(out_root or data_root / "recommendations", day)
-        publish_dataframe(best.withColumn("scored_at", F.lit(cutoff)), target,
-                          ["user_id", "rank"])
-        counts = scored.agg(F.count(F.lit(1)).alias("n"),
-                            F.countDistinct("user_id").alias("users")).first()
-        written = spark.read.parquet(str(target)).count()
-    finally:
-        scored.unpersist()
-        rows.unpersist()
+    with scoring_conf(spark):
+        scored = score_rows(rows, booster, names).cache()
+        try:
+            parity = (parity_sample(rows, scored, booster, names, onnx_path)
+                      if onnx_path is not None else None)
+            best = top_k(scored, top)
+            target = recommendations_path(out_root or data_root / "recommendations", day)
+            publish_dataframe(best.withColumn("scored_at", F.lit(cutoff)), target,
+                              ["user_id", "rank"])
+            counts = scored.agg(F.count(F.lit(1)).alias("n"),
+                                F.countDistinct("user_id").alias("users")).first()
+            written = spark.read.parquet(str(target)).count()
+        finally:
+            scored.unpersist()
+            rows.unpersist()
     return ScoringResult(target, day, cutoff, counts["users"], written, counts["n"], parity)
 

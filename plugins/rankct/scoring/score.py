@@ -3,28 +3,36 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
 
 from rankct.errors import RankctError
 from rankct.scoring.frame import (
-    REQUEST_TIME_FEATURES,
     REQUEST_TIME_INPUTS,
     add_request_features,
+    arrow_feature_matrix,
     feature_matrix,
+    packed_features,
 )
 
 if TYPE_CHECKING:
     import xgboost as xgb
-    from pyspark.sql import DataFrame
+    from pyspark.sql import DataFrame, SparkSession
 
     from rankct.export.parity import ParityReport
 
 KEYS = ("user_id", "item_id", "sources")
 OUTPUT_SCHEMA = "user_id long, item_id long, sources string, score double"
+# Arrow batches of the scoring stage. The byte limit at Int.MaxValue turns off Spark's per-row
+# batch-size check (it sums every Arrow vector's size after each row: ~10% of the JVM's time in
+# the stage); the row limit bounds a batch instead. With the check off, 10k to 100k rows ran
+# within noise (bench/scoring.py); 50k rows of ~45 floats (~10 MB) means fewer Python calls.
+SCORING_CONF = {"spark.sql.execution.arrow.maxRecordsPerBatch": "50000",
+                "spark.sql.execution.arrow.maxBytesPerBatch": str(2**31 - 1)}
 
 
 class ScoringParityFailed(RankctError):
@@ -33,33 +41,56 @@ class ScoringParityFailed(RankctError):
     exit_code = 3
 
 
+@contextmanager
+def scoring_conf(spark: SparkSession) -> Iterator[None]:
+    """Apply :data:`SCORING_CONF` to the session for the ``with`` block, then restore it.
+
+    Spark reads these when a job is planned and its tasks start: wrap everything from the
+    ``score_rows`` call (and any ``cache`` of it) to the last action on its result.
+    """
+    before = {key: spark.conf.get(key, None) for key in SCORING_CONF}
+    for key, value in SCORING_CONF.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
+
+
 def score_rows(rows: DataFrame, booster: xgb.Booster, feature_names: list[str]) -> DataFrame:
     """(``user_id``, ``item_id``, ``sources``, ``score``): the booster's raw margin per row.
 
     The booster travels to the executors once, as raw UBJSON bytes in a broadcast; each task
     loads it once and scores its Arrow batches single-threaded (a task already owns one core)
-    with ``inplace_predict``, the fast native path.
+    with ``inplace_predict``, the fast native path. Rows cross to Python as Arrow batches of the
+    keys, the request-time inputs and one packed float32 feature array (``mapInArrow``): no
+    pandas frame is built per batch, and the keys go back to the JVM as the same Arrow arrays.
+    Run the actions on the result under :func:`scoring_conf`.
     """
     spark = rows.sparkSession
     raw = spark.sparkContext.broadcast(bytes(booster.save_raw("ubj")))
     names = list(feature_names)
-    # Only what the model and the request-time features read crosses into Python (via Arrow).
-    needed = [*KEYS, *REQUEST_TIME_INPUTS, *(n for n in names if n not in REQUEST_TIME_FEATURES)]
-    rows = rows.select(*dict.fromkeys(needed))
+    rows = rows.select(*KEYS, *REQUEST_TIME_INPUTS, packed_features(rows, names))
 
-    def predict(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    def predict(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         import xgboost
 
         model = xgboost.Booster(params={"nthread": 1})
         model.load_model(bytearray(raw.value))
         for batch in batches:
-            X = feature_matrix(add_request_features(batch), names)
-            scores = model.inplace_predict(X, predict_type="margin", missing=np.nan)
-            out = batch[list(KEYS)].copy()
-            out["score"] = np.asarray(scores, dtype=np.float64)
-            yield out
+            if batch.num_rows == 0:
+                continue
+            scores = model.inplace_predict(arrow_feature_matrix(batch, names),
+                                           predict_type="margin", missing=np.nan)
+            yield pa.RecordBatch.from_arrays(
+                [*(batch.column(key) for key in KEYS),
+                 pa.array(np.asarray(scores, dtype=np.float64))], names=[*KEYS, "score"])
 
-    return rows.mapInPandas(predict, OUTPUT_SCHEMA)
+    return rows.mapInArrow(predict, OUTPUT_SCHEMA)
 
 
 def top_k(scored: DataFrame, k: int) -> DataFrame:
