@@ -25,7 +25,7 @@ def reset_home(config: RankctConfig) -> None:
     home = config.home
     if home.exists() and any(home.iterdir()) and not (home / DEMO_MARKER).exists():
         raise RankctError(f"{home} holds state the demo did not create; not deleting it",
-                          hint="point RANKCT_HOME at an empty folder for the demo")
+                          hint="delete it (`make clean`) or point RANKCT_HOME at an empty folder")
     if home.exists():
         shutil.rmtree(home)
     home.mkdir(parents=True)
