@@ -44,7 +44,7 @@ def validate_raw(config: RankctConfig, day: date,
     try:
         require_pass(result)
     except DataGateFailed as failure:
-        run.record_outcome("stopped at data gate 1", first_reason(failure),
+        run.record_outcome("stopped at data gate 1", _first_reason(failure),
                            report=result.report_html)
         raise
     return run.write("validate_raw", {
@@ -52,7 +52,7 @@ def validate_raw(config: RankctConfig, day: date,
         "report": result.report_html, "report_url": report_url})
 
 
-def first_reason(failure: Exception) -> str:
+def _first_reason(failure: Exception) -> str:
     """The line of an expected failure's message that names what failed."""
     lines = [line.strip() for line in str(failure).splitlines() if line.strip()]
     return lines[1] if len(lines) > 1 and not lines[1].startswith("->") else lines[0]
@@ -126,11 +126,6 @@ def usable_days(config: RankctConfig, day: date) -> list[date]:
 
     return [d for d in (start + timedelta(days=i) for i in range((end - start).days + 1))
             if d in present and d not in skipped and has_features(d)]
-
-
-def has_enough_history(config: RankctConfig, day: date) -> bool:
-    """Whether the window holds enough usable days for train, validation and test splits."""
-    return len(usable_days(config, day)) >= config.pipeline.min_history_days
 
 
 def check_history(config: RankctConfig, day: date) -> dict[str, Any]:
