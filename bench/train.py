@@ -36,24 +36,6 @@ def _say(started: float, text: str) -> None:
     print(f"[{time.perf_counter() - started:6.1f}s] {text}", file=sys.stderr, flush=True)
 
 
-def sampled_training_set(spark, config, start, end, sample: float) -> pd.DataFrame:
-    """``rankct.training_set.training_set`` on a hash sample of the requests (all when 1)."""
-    from rankct.training_set import labelled_requests, training_set
-
-    if sample >= 1:
-        return training_set(spark, config.data_root, start, end, config)
-    from pyspark.sql import functions as F
-    from rankct.store import feature_store
-
-    store = feature_store(config)
-    entity = labelled_requests(spark, config.data_root, start, end, config)
-    entity = entity.where(F.pmod(F.xxhash64("request_id"), F.lit(10_000)) < int(sample * 10_000))
-    frame = store.get_historical_features(
-        entity_df=entity, features=store.get_feature_service("ranker_v1")).to_df()
-    return frame.sort_values(["event_timestamp", "request_id", "position"],
-                             kind="stable").reset_index(drop=True)
-
-
 def fit_lightgbm(train: pd.DataFrame, valid: pd.DataFrame, features: list[str],
                  config) -> tuple[object, int]:
     """LightGBM lambdarank with settings matched to ours (rate, ~leaves, sampling, stopping)."""
@@ -129,13 +111,15 @@ def main() -> None:
         _say(started, f"simulating {args.days} days ({args.scale}) under {home}")
         simulate(config.data_root, days=args.days, scale=args.scale, seed=args.seed)
         _say(started, "building feature tables")
+        from rankct.training_set import training_set
+
         spark = get_spark(config.spark)
         build_range(spark, config.data_root, first, last, config)
         feast_cli(config, "apply")
         _say(started, f"training set {first + timedelta(days=args.skip_days)}..{last} "
                       f"({sample:.0%} of requests)")
-        frame = sampled_training_set(spark, config, first + timedelta(days=args.skip_days), last,
-                                     sample)
+        frame = training_set(spark, config.data_root, first + timedelta(days=args.skip_days),
+                             last, config, share=sample)
         frame.to_parquet(cached, index=False)
     features = model_columns(feature_store(config))
     prepared = time.perf_counter() - started

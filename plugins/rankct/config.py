@@ -155,6 +155,9 @@ class PipelineConfig(BaseModel):
     train_window_days: int = Field(7, ge=3)  # labelled days in a training set, ending on the run day
     min_history_days: int = Field(3, ge=3)  # fewer days of raw data: warm-up, no training
     golden_requests: int = Field(64, ge=1)  # held-out requests in the ONNX parity proof
+    # A larger window is sampled by request (hash of the id) down to about this many requests:
+    # the training set is collected into the driver (60k requests: ~1.2M rows, ~0.5 GB).
+    max_training_requests: int = Field(60_000, ge=1_000)
 
 
 class MonitoringConfig(BaseModel):

@@ -3,6 +3,7 @@ FeatureService, as one frame grouped and sorted by request."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection
 from datetime import date, timedelta
 from pathlib import Path
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from pyspark.sql import DataFrame, SparkSession
 
+log = logging.getLogger(__name__)
 REQUEST_COLUMNS = ["request_id", "user_id", "item_id", "category", "brand", "position", "surface",
                    "query", "event_timestamp", "grade"]
 
@@ -54,15 +56,47 @@ def labelled_requests(spark: SparkSession, data_root: Path | str, start: date, e
             .select(*REQUEST_COLUMNS))
 
 
+def sample_requests(entity: DataFrame, share: float) -> DataFrame:
+    """A fixed share of the requests, each kept whole: a request is in when a hash of its id
+    falls under the share, so the same request is in (or out) on every day and every re-run."""
+    from pyspark.sql import functions as F
+
+    if share >= 1:
+        return entity
+    return entity.where(F.pmod(F.xxhash64("request_id"), F.lit(10_000)) < int(share * 10_000))
+
+
+def capped_share(requests: int, share: float, max_requests: int | None) -> float:
+    """The share of ``requests`` to keep: ``share``, lowered so that about ``max_requests``
+    remain when that is fewer (no cap when ``max_requests`` is None)."""
+    if max_requests is None or requests * share <= max_requests:
+        return share
+    return max_requests / requests
+
+
 def training_set(spark: SparkSession, data_root: Path | str, start: date, end: date,
                  config: RankctConfig, service: str = "ranker_v1",
-                 skip: Collection[date] = ()) -> pd.DataFrame:
+                 skip: Collection[date] = (), max_requests: int | None = None,
+                 share: float = 1.0) -> pd.DataFrame:
     """Labelled impressions joined point-in-time with ``service``'s features (each impression
-    sees the features valid when it was served), sorted by request and position."""
+    sees the features valid when it was served), sorted by request and position.
+
+    ``share`` keeps that share of the requests (:func:`sample_requests`); ``max_requests``
+    lowers it further so that at most about that many requests remain: the frame is collected
+    into the driver, and a medium marketplace's week (7M impressions) does not fit in it.
+    """
     from rankct.store import feature_store
 
     store = feature_store(config)
     entity = labelled_requests(spark, data_root, start, end, config, skip)
+    if max_requests is not None:
+        requests = entity.select("request_id").distinct().count()
+        capped = capped_share(requests, share, max_requests)
+        if capped < share:
+            log.info("training set of %s..%s: %s requests, keeping a hashed %.1f%% of them",
+                     start, end, f"{requests:,}", 100 * capped)
+        share = capped
+    entity = sample_requests(entity, share)
     job = store.get_historical_features(entity_df=entity,
                                         features=store.get_feature_service(service))
     frame = job.to_df()

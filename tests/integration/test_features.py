@@ -187,3 +187,22 @@ def test_training_set_joins_point_in_time_without_leaks(hand_made, features, con
     # The on-demand feature is computed from the joined values.
     assert frame.loc[("r2", 1), "price_to_user_median"] == 1.0  # no purchase before D2
     assert list(frame.reset_index()["request_id"]) == ["r2", "r2", "r3"]
+
+
+def test_request_sample_keeps_whole_requests_the_same_on_every_run(spark) -> None:
+    from rankct.training_set import capped_share, sample_requests
+
+    rows = spark.createDataFrame([(f"req-{i}", item) for i in range(2_000) for item in range(3)],
+                                 "request_id string, item_id int")
+    kept = sample_requests(rows, 0.25).toPandas()
+    sizes = kept.groupby("request_id").size()
+    assert (sizes == 3).all()  # a request is never cut
+    assert 400 < len(sizes) < 600
+    assert set(sample_requests(rows, 0.25).toPandas()["request_id"]) == set(sizes.index)
+    # A smaller share keeps a subset: lowering the cap never brings in other requests.
+    assert set(sample_requests(rows, 0.1).toPandas()["request_id"]) < set(sizes.index)
+    assert sample_requests(rows, 1.0) is rows
+    assert capped_share(200_000, 1.0, 60_000) == 0.3
+    assert capped_share(50_000, 1.0, 60_000) == 1.0
+    assert capped_share(200_000, 0.1, 60_000) == 0.1
+    assert capped_share(200_000, 1.0, None) == 1.0

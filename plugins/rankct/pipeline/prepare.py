@@ -164,7 +164,7 @@ def make_training_set(config: RankctConfig, day: date,
     start, end = run.window
     skip = {start + timedelta(days=i) for i in range((end - start).days + 1)} - set(days)
     frame = training_set(_spark(config, spark), config.data_root, min(days), max(days), config,
-                         skip=skip)
+                         skip=skip, max_requests=config.pipeline.max_training_requests)
     write_partition(pa.Table.from_pandas(frame, preserve_index=False), run.training_set)
     return run.write("training_set", {
         "day": day.isoformat(), "path": str(run.training_set), "rows": len(frame),
