@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from pathlib import Path
 from urllib.parse import quote
@@ -128,6 +129,7 @@ def test_evidently_renders_the_ranking_report(end_to_end, page, shots) -> None:
     def metrics_rendered() -> None:
         text = page.inner_text("body")
         assert "NDCG" in text and "rankct · ranking quality" in text, text[:1000]
+        assert re.search(r"challenger v\d+: NDCG", text), text[:1000]  # which model it is
         assert page.locator("svg").count() > 0  # the metric plots were drawn
 
     _eventually(metrics_rendered)

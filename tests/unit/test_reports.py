@@ -42,6 +42,11 @@ def test_ranking_report_shows_both_models_with_rankct_values(frame, tmp_path):
     assert summary["rankct"]["challenger v2"]["ndcg@10"] > summary["rankct"]["champion v1"][
         "ndcg@10"]
     assert Snapshot.load(str(paths.snapshot)).dict()["metrics"]
+    # The Evidently UI shows only the widgets: each names its model.
+    for text in (paths.snapshot.read_text(), page):
+        for display in models:
+            for metric in ("NDCG", "MRR", "Hit Rate"):
+                assert f"{display}: {metric} (top-10)" in text
 
     with pytest.raises(RankctError, match="missing"):
         ranking_report(frame, tmp_path, models={"x": "no_such_column"})
