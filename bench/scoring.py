@@ -12,7 +12,9 @@
      Spark's no-op sink. Both use all cores: one multi-threaded predict against one task per core.
    Neither includes candidate generation or the feature joins (in the job they run before
    scoring and are cached), nor reading files. The repeats alternate single and Spark, so load
-   from other work hits both; the ratio is median Spark rows/s over median single rows/s.
+   from other work hits both; the ratio is median Spark rows/s over median single rows/s. The
+   CPU time per row of each side (this process, the Spark JVM, the PySpark workers; from /proc)
+   says where the difference goes, and is steadier than wall time on a shared machine.
 2. Latency of one 100-candidate request: ONNX Runtime under several session options, and native
    XGBoost (``inplace_predict`` and ``DMatrix`` + ``predict``), p50 and p99 over many calls.
 
@@ -77,6 +79,34 @@ def booster(n_trees: int) -> xgb.Booster:
                       "seed": 0}, dtrain, num_boost_round=n_trees)
 
 
+def _cpu_seconds() -> dict[str, float]:
+    """CPU seconds (user + system) used so far by this process, its Spark JVM and the PySpark
+    workers under it, read from /proc: what each side of the throughput comparison burns."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parent, seconds, name = {}, {}, {}
+    for pid in map(int, filter(str.isdigit, os.listdir("/proc"))):
+        try:
+            comm, stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)
+        except OSError:  # the process ended while we looked
+            continue
+        fields = stat.split()
+        parent[pid], name[pid] = int(fields[1]), comm.split("(", 1)[1]
+        seconds[pid] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+
+    def ours(pid: int) -> bool:
+        while pid > 1:
+            pid = parent.get(pid, 0)
+            if pid == os.getpid():
+                return True
+        return False
+
+    used = {"this process": seconds.get(os.getpid(), 0.0), "JVM": 0.0, "Python workers": 0.0}
+    for pid, spent in seconds.items():
+        if pid != os.getpid() and ours(pid):
+            used["JVM" if name[pid] == "java" else "Python workers"] += spent
+    return used
+
+
 def _single(model: xgb.Booster, frame: pd.DataFrame, cores: int) -> tuple[float, np.ndarray]:
     """Seconds to score ``frame`` in this process, and the scores."""
     start = time.perf_counter()
@@ -94,6 +124,7 @@ def throughput(model: xgb.Booster, n: int, repeats: int) -> dict[str, float]:
     spark = get_spark(SparkConfig(master="local[*]", driver_memory="4g",
                                   shuffle_partitions=cores), app_name="rankct-bench-scoring")
     single, distributed = [], []
+    cpu = {"single": {}, "spark": {}}
     with tempfile.TemporaryDirectory() as tmp, scoring_conf(spark):
         path = Path(tmp) / "rows.parquet"
         frame.to_parquet(path, index=False)
@@ -103,17 +134,31 @@ def throughput(model: xgb.Booster, n: int, repeats: int) -> dict[str, float]:
         scored.write.format("noop").mode("overwrite").save()  # warm-up: Python workers start
         _, expected = _single(model, frame.copy(), cores)  # warm-up, and the scores to match
         for _ in range(repeats):
-            single.append(n / _single(model, frame.copy(), cores)[0])
+            copy = frame.copy()
+            before = _cpu_seconds()
+            single.append(n / _single(model, copy, cores)[0])
+            # Only this process: the idle JVM's housekeeping is not the single side's work.
+            _add_cpu(cpu["single"], before, _cpu_seconds(), n * repeats, ["this process"])
+            before = _cpu_seconds()
             start = time.perf_counter()
             scored.write.format("noop").mode("overwrite").save()
             distributed.append(n / (time.perf_counter() - start))
+            _add_cpu(cpu["spark"], before, _cpu_seconds(), n * repeats)
         got = scored.select("item_id", "score").toPandas().sort_values("item_id")
         source.unpersist()
     # item_id is the row number: the scores line up after the sort.
     diff = float(np.max(np.abs(got["score"].to_numpy() - expected)))
     return {"cores": cores, "single": statistics.median(single),
-            "spark": statistics.median(distributed), "max_diff": diff,
+            "spark": statistics.median(distributed), "max_diff": diff, "cpu": cpu,
             "pairs": [d / s for s, d in zip(single, distributed, strict=True)]}
+
+
+def _add_cpu(into: dict[str, float], before: dict[str, float], after: dict[str, float],
+             rows: int, kinds: list[str] | None = None) -> None:
+    """Add the CPU microseconds per row spent between ``before`` and ``after`` by each process
+    kind (all, or ``kinds``)."""
+    for kind in kinds or list(after):
+        into[kind] = into.get(kind, 0.0) + (after[kind] - before.get(kind, 0.0)) * 1e6 / rows
 
 
 def _percentiles(fn, X: np.ndarray, calls: int) -> tuple[float, float]:
@@ -176,13 +221,14 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=300_000)
     parser.add_argument("--trees", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--calls", type=int, default=1000)
+    parser.add_argument("--calls", type=int, default=1000, help="latency calls (0: skip)")
     args = parser.parse_args()
     model = booster(args.trees)
     print(f"model: {args.trees} trees of depth 6, {len(FEATURES)} features")
-    lat = latency(model, args.calls)
-    print(f"\none request of 100 candidates, {args.calls} calls:")
-    print(f"  {'configuration':<44} {'p50 us':>9} {'p99 us':>9}")
+    lat = latency(model, args.calls) if args.calls else []
+    if lat:
+        print(f"\none request of 100 candidates, {args.calls} calls:")
+        print(f"  {'configuration':<44} {'p50 us':>9} {'p99 us':>9}")
     for name, p50, p99 in lat:
         print(f"  {name:<44} {p50:>9.1f} {p99:>9.1f}")
     tp = throughput(model, args.rows, args.repeats)
@@ -195,6 +241,9 @@ def main() -> None:
     print(f"  ratio Spark / single process{'':<33}{tp['spark'] / tp['single']:>10.2f}x")
     print(f"  ratio per alternating pair: {', '.join(f'{r:.2f}' for r in tp['pairs'])}")
     print(f"  max |Spark score - single-process score| = {tp['max_diff']:.3g}")
+    for side, used in tp["cpu"].items():
+        parts = ", ".join(f"{kind} {us:.2f}" for kind, us in used.items() if us >= 0.01)
+        print(f"  CPU per row, {side}: {sum(used.values()):.2f} us ({parts})")
     if tp["max_diff"] > 1e-5:
         raise SystemExit("the two sides scored the rows differently: the comparison is void")
 
