@@ -52,6 +52,9 @@ def get_spark(config: SparkConfig | None = None, app_name: str = "rankct") -> Sp
         .config("spark.ui.enabled", str(config.ui_enabled).lower())
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        # The JVM <-> Python worker streams (batch scoring's Arrow batches) buffer 1 MB, not
+        # 64 KB: the scoring stage's JVM time fell from 2.9 to 2.4 us a row (bench/scoring.py).
+        .config("spark.buffer.size", str(1 << 20))
         # Write timestamps as UTC-adjusted micros (not legacy INT96), as the contract reads them.
         .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
         .config("spark.local.dir", scratch)
