@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -142,3 +143,36 @@ def test_monitoring_dag_checked_everything_and_status_reports_it(end_to_end, mon
     assert status["scoring"]["day"] == DAYS[5].isoformat()
     assert main(["status"]) == 0
     assert "stopped at data gate 1" in capsys.readouterr().out
+
+
+def test_summary_names_every_decision_the_champion_beside_the_references_and_the_plot(
+        end_to_end) -> None:
+    from rankct.orchestrate.summary import summarize
+    from rankct.registry import champion_version, open_store
+
+    cfg = end_to_end.config
+    text, document = summarize(cfg, end_to_end.report, bad_day=BAD_DAY)
+    outcomes = training_days(end_to_end)
+    for day in DAYS[3:]:
+        assert any(line.strip().startswith(f"{day} ") and outcomes[day]["state"] in line
+                   for line in text.splitlines()), text
+    assert f"{BAD_DAY} carried damaged data: stopped at the data gate; the champion was left " \
+           "untouched." in text
+    store = open_store(cfg)
+    champion = champion_version(store)
+    line = next(li for li in text.splitlines() if li.strip().startswith("champion:"))
+    assert f" v{champion} " in line and "NDCG@10" in line and "logging policy" in line
+    last = document["ndcg_by_day"][-1]
+    assert f"champion {last['champion']:.4f}" in line and 0 < last["champion"] <= 1
+    assert f"oracle {last['oracle']:.4f}" in line and 0 < last["oracle"] <= 1
+    assert f"ONNX model   {cfg.home / 'exports'}" in text and "make ui" in text
+    # The plot: a PNG on disk and the same figure on an MLflow run with the per-day figures.
+    assert Path(document["plot"]["png"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    runs = store.client.search_runs([store.experiment_id()],
+                                    "tags.`rankct.kind` = 'pipeline_summary'")
+    assert runs and runs[0].info.run_id in document["plot"]["mlflow_url"]
+    artifacts = {a.path for a in store.client.list_artifacts(runs[0].info.run_id)}
+    assert {"ndcg_by_day.png", "ndcg_by_day.json"} <= artifacts
+    assert runs[0].data.metrics["champion_ndcg_at_10"] == pytest.approx(last["champion"])
+    assert json.loads((cfg.reports_dir / "summary" / "summary.json").read_text())["bad_day"] \
+        == BAD_DAY.isoformat()
