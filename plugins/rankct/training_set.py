@@ -88,18 +88,22 @@ def training_set(spark: SparkSession, data_root: Path | str, start: date, end: d
     from rankct.store import feature_store
 
     store = feature_store(config)
-    entity = labelled_requests(spark, data_root, start, end, config, skip)
-    if max_requests is not None:
-        requests = entity.select("request_id").distinct().count()
-        capped = capped_share(requests, share, max_requests)
-        if capped < share:
-            log.info("training set of %s..%s: %s requests, keeping a hashed %.1f%% of them",
-                     start, end, f"{requests:,}", 100 * capped)
-        share = capped
-    entity = sample_requests(entity, share)
-    job = store.get_historical_features(entity_df=entity,
-                                        features=store.get_feature_service(service))
-    frame = job.to_df()
+    labelled = labelled_requests(spark, data_root, start, end, config, skip)
+    try:
+        if max_requests is not None:
+            # Counted and joined from one cache: otherwise the labelling join runs twice.
+            labelled = labelled.persist()
+            requests = labelled.select("request_id").distinct().count()
+            capped = capped_share(requests, share, max_requests)
+            if capped < share:
+                log.info("training set of %s..%s: %s requests, keeping a hashed %.1f%% of them",
+                         start, end, f"{requests:,}", 100 * capped)
+            share = capped
+        job = store.get_historical_features(entity_df=sample_requests(labelled, share),
+                                            features=store.get_feature_service(service))
+        frame = job.to_df()
+    finally:
+        labelled.unpersist()
     return frame.sort_values(["event_timestamp", "request_id", "position"],
                              kind="stable").reset_index(drop=True)
 

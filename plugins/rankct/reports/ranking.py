@@ -74,20 +74,21 @@ def ranking_report(frame: pd.DataFrame, out_dir: Path | str, *,
         facts={**(facts or {}), "cut-off k": str(k_eff)},
         tables={"Mean metrics per model (rankct definitions)": table, **(slice_tables or {})})
     snapshot = run_snapshot(metrics, data, None, definition, header)
-    _name_widgets_by_model(snapshot)
+    results = snapshot.dict()
+    _name_widgets_by_model(snapshot, results)
     summary_out = {"k": k_eff, "rankct": summary,
-                   "evidently": _evidently_values(snapshot.dict(), k_eff)}
+                   "evidently": _evidently_values(results, k_eff)}
     return publish(snapshot, header, summary_out, out_dir, name), summary_out
 
 
-def _name_widgets_by_model(snapshot: Any) -> None:
+def _name_widgets_by_model(snapshot: Any, results: dict[str, Any]) -> None:
     """Put the model's name on each metric's counters.
 
     Evidently labels a ranking metric "NDCG (top-10)..." and its value "current" whatever the
     ranking task: in the Evidently UI, which shows widgets and not rankct's header, the two
-    models' curves would be told apart only by their order.
+    models' curves would be told apart only by their order. ``results`` is ``snapshot.dict()``.
     """
-    names = {m["id"]: m["config"].get("ranking_name") for m in snapshot.dict()["metrics"]}
+    names = {m["id"]: m["config"].get("ranking_name") for m in results["metrics"]}
     for metric_id, result in snapshot.metric_results.items():
         model = names.get(metric_id)
         if not model:
