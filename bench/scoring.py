@@ -1,20 +1,27 @@
 """Scoring speed: the Spark batch-scoring stage against one process, and request latency.
 
-1. Throughput, rows/s. Both sides score the same rows (ranker_v1's 41 table columns with
-   synthetic values, 10% missing, plus keys and item_category), with the same booster, into the
-   same scores (the bench checks they are equal), on every core of this machine:
-   - single process: from a pandas frame in memory, ``add_request_features`` and
-     ``feature_matrix`` (pandas, one thread), then ``inplace_predict`` with nthread = cores.
-   - Spark: from a cached DataFrame of those rows on ``local[*]``, ``score_rows`` under
-     ``scoring_conf`` exactly as the batch-scoring job runs it (JVM packs the features into a
-     float32 array, Arrow batches to Python, request-time features, ``inplace_predict`` with
-     nthread = 1 in each of ``cores`` concurrent tasks, keys and scores back to the JVM), into
-     Spark's no-op sink. Both use all cores: one multi-threaded predict against one task per core.
-   Neither includes candidate generation or the feature joins (in the job they run before
-   scoring and are cached), nor reading files. The repeats alternate single and Spark, so load
-   from other work hits both; the ratio is median Spark rows/s over median single rows/s. The
-   CPU time per row of each side (this process, the Spark JVM, the PySpark workers; from /proc)
-   says where the difference goes, and is steadier than wall time on a shared machine.
+1. Throughput, rows/s. Both sides score the same candidate pairs with the same booster into the
+   same scores (the bench checks they are equal), on every core of this machine. The pairs and
+   the day's four feature tables are synthetic (ranker_v1's 41 table columns, 10% missing) in a
+   medium day's proportions: 140 candidates per scored user, 25 per item on sale, 2.2 users with
+   features per scored user, 5 category and 15 brand affinity rows per user, 12 categories,
+   500 brands.
+   - single process: from the pairs already joined with the tables (a pandas frame in memory;
+     the join is not timed), ``add_request_features`` and ``feature_matrix`` (pandas, one
+     thread), then ``inplace_predict`` with nthread = cores.
+   - Spark, as the batch-scoring job runs it: from a cached DataFrame of the pairs' keys on
+     ``local[*]``, the driver builds the ``FeatureLookup`` of the tables (timed: the job builds
+     it on every run), ``score_pairs`` broadcasts it, only the keys cross to Python in Arrow
+     batches, each of ``cores`` concurrent tasks gathers its rows and runs ``inplace_predict``
+     with nthread = 1, keys and scores go back to the JVM, into Spark's no-op sink.
+   - Spark join path, for tables too large to hold in each worker: ``score_rows`` from a cached
+     DataFrame of the joined rows (the joins are not timed); the JVM packs the features into a
+     float32 array per row.
+   Neither includes candidate generation or reading files. The repeats alternate the sides, so
+   load from other work hits all of them; a ratio is median Spark rows/s over median single
+   rows/s. The CPU time per row of each side (this process, the Spark JVM, the PySpark workers;
+   from /proc) says where the difference goes, and is steadier than wall time on a shared
+   machine.
 2. Latency of one 100-candidate request: ONNX Runtime under several session options, and native
    XGBoost (``inplace_predict`` and ``DMatrix`` + ``predict``), p50 and p99 over many calls.
 
@@ -37,7 +44,9 @@ import xgboost as xgb
 from rankct.config import SparkConfig
 from rankct.export.onnx_model import onnx_session, save_onnx, to_onnx
 from rankct.scoring.frame import add_request_features, feature_matrix
-from rankct.scoring.score import score_rows, scoring_conf
+from rankct.scoring.lookup import FeatureLookup
+from rankct.scoring.score import score_pairs, score_rows, scoring_conf
+from rankct.simulate.world import CATEGORIES as WORLD_CATEGORIES
 from rankct.spark import get_spark
 
 ITEM = ["price", "log_price", "age_days", "condition_rank", "photo_count", "category_code",
@@ -51,26 +60,63 @@ USER = ["days_since_signup", "user_impressions_7d", "user_clicks_7d", "user_impr
 AFFINITY = [f"user_{k}_{c}_30d" for k in ("category", "brand")
             for c in ("impressions", "engaged", "purchases", "affinity")]
 FEATURES = [*ITEM, *USER, *AFFINITY, "price_to_user_median", "query_category_match"]
-CATEGORIES = ["dresses", "bags", "shoes", "coats", "jeans", "books", "toys", "sneakers"]
+CATEGORIES = list(WORLD_CATEGORIES)
+BRANDS = [f"brand{i}" for i in range(500)]
 
 
-def rows(n: int, seed: int = 0) -> pd.DataFrame:
-    """Candidate rows as the scoring job builds them: keys, category, table features (10% NaN)."""
-    rng = np.random.default_rng(seed)
-    table = [c for c in FEATURES if c not in ("price_to_user_median", "query_category_match")]
-    values = rng.gamma(2.0, 10.0, size=(n, len(table)))
+def _features(rng: np.random.Generator, n: int, columns: list[str]) -> pd.DataFrame:
+    values = rng.gamma(2.0, 10.0, size=(n, len(columns)))
     values[rng.random(values.shape) < 0.1] = np.nan
-    frame = pd.DataFrame(values, columns=table)
-    frame["price"] = rng.gamma(2.0, 15.0, size=n)
-    frame.insert(0, "user_id", rng.integers(0, n // 150 + 1, size=n))
-    frame.insert(1, "item_id", np.arange(n))
-    frame["sources"] = "popular"
-    frame["item_category"] = rng.choice(CATEGORIES, size=n)
-    return frame
+    return pd.DataFrame(values, columns=columns)
+
+
+def market(n: int, seed: int = 0) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+    """The day's four feature tables and about ``n`` distinct candidate pairs, in a medium
+    day's proportions (see the module docstring)."""
+    rng = np.random.default_rng(seed)
+    scored_users, n_items = max(n // 140, 10), max(n // 25, 200)
+    n_users = int(scored_users * 2.2)
+    items = _features(rng, n_items, [c for c in ITEM if c != "price"])
+    items["price"] = rng.gamma(2.0, 15.0, size=n_items)
+    items.insert(0, "item_id", rng.permutation(n_items * 3)[:n_items].astype(np.int64))
+    items["item_category"] = rng.choice(CATEGORIES, n_items)
+    items["item_brand"] = rng.choice(BRANDS, n_items)
+    users = _features(rng, n_users, USER)
+    users.insert(0, "user_id", np.arange(n_users, dtype=np.int64))
+
+    def affinity(kind: str, vocabulary: list[str], per_user: int) -> pd.DataFrame:
+        keys = np.concatenate([rng.choice(vocabulary, per_user, replace=False)
+                               for _ in range(n_users)])
+        frame = _features(rng, len(keys), [c for c in AFFINITY if f"_{kind}_" in c])
+        frame.insert(0, "user_id", np.repeat(users["user_id"].to_numpy(), per_user))
+        frame.insert(1, kind, keys)
+        return frame
+
+    tables = {"item_features": items, "user_features": users,
+              "user_category_affinity": affinity("category", CATEGORIES, 5),
+              "user_brand_affinity": affinity("brand", BRANDS, 15)}
+    # A tenth of the scored users have no features yet (signed up today).
+    who = rng.choice(n_users + scored_users // 10, scored_users, replace=False)
+    pairs = pd.DataFrame({"user_id": np.repeat(who, n // scored_users + 1)[:n].astype(np.int64),
+                          "item_id": rng.choice(items["item_id"].to_numpy(), n)})
+    pairs = pairs.drop_duplicates(ignore_index=True)
+    pairs["sources"] = "popular"
+    return tables, pairs
+
+
+def joined(tables: dict[str, pd.DataFrame], pairs: pd.DataFrame) -> pd.DataFrame:
+    """``pairs`` with every table feature, as ``scoring_rows`` joins them (sorted by item_id)."""
+    category = tables["user_category_affinity"].rename(columns={"category": "item_category"})
+    brand = tables["user_brand_affinity"].rename(columns={"brand": "item_brand"})
+    return (pairs.merge(tables["item_features"], on="item_id")
+            .merge(tables["user_features"], on="user_id", how="left")
+            .merge(category, on=["user_id", "item_category"], how="left")
+            .merge(brand, on=["user_id", "item_brand"], how="left")
+            .sort_values(["user_id", "item_id"], ignore_index=True))
 
 
 def booster(n_trees: int) -> xgb.Booster:
-    frame = add_request_features(rows(20_000, seed=1)).sort_values("user_id")
+    frame = add_request_features(joined(*market(20_000, seed=1)))
     rng = np.random.default_rng(2)
     label = rng.integers(0, 4, size=len(frame))
     dtrain = xgb.DMatrix(feature_matrix(frame, FEATURES), label=label, qid=frame["user_id"],
@@ -107,50 +153,74 @@ def _cpu_seconds() -> dict[str, float]:
     return used
 
 
-def _single(model: xgb.Booster, frame: pd.DataFrame, cores: int) -> tuple[float, np.ndarray]:
-    """Seconds to score ``frame`` in this process, and the scores."""
-    start = time.perf_counter()
+def _single(model: xgb.Booster, frame: pd.DataFrame, cores: int) -> np.ndarray:
+    """The scores of ``frame``'s rows in this process. ``frame`` keeps the request-time columns
+    added (a later call overwrites them with the same values at the same cost)."""
     X = feature_matrix(add_request_features(frame), FEATURES)
     model.set_param({"nthread": cores})
-    scores = model.inplace_predict(X, predict_type="margin", missing=np.nan)
-    return time.perf_counter() - start, scores
+    return model.inplace_predict(X, predict_type="margin", missing=np.nan)
 
 
-def throughput(model: xgb.Booster, n: int, repeats: int) -> dict[str, float]:
-    """Rows/s of the Spark stage and of one process on the same rows (medians), and the largest
-    difference between their scores."""
-    frame = rows(n)
+SIDES = ("single", "spark", "spark join path")
+
+
+def throughput(model: xgb.Booster, n: int, repeats: int) -> dict:
+    """Rows/s of each side on the same pairs (medians), per-row CPU, and the largest difference
+    between a Spark side's scores and the single process's."""
+    tables, pairs = market(n)
+    frame = joined(tables, pairs)
     cores = os.cpu_count() or 1
     spark = get_spark(SparkConfig(master="local[*]", driver_memory="4g",
                                   shuffle_partitions=cores), app_name="rankct-bench-scoring")
-    single, distributed = [], []
-    cpu = {"single": {}, "spark": {}}
+    speed: dict[str, list[float]] = {side: [] for side in SIDES}
+    cpu: dict[str, dict[str, float]] = {side: {} for side in SIDES}
     with tempfile.TemporaryDirectory() as tmp, scoring_conf(spark):
-        path = Path(tmp) / "rows.parquet"
-        frame.to_parquet(path, index=False)
-        source = spark.read.parquet(str(path)).repartition(cores * 2).cache()
-        source.count()
-        scored = score_rows(source, model, FEATURES)
-        scored.write.format("noop").mode("overwrite").save()  # warm-up: Python workers start
-        _, expected = _single(model, frame.copy(), cores)  # warm-up, and the scores to match
+        def cached(rows: pd.DataFrame, name: str):
+            path = Path(tmp) / f"{name}.parquet"
+            rows.to_parquet(path, index=False)
+            source = spark.read.parquet(str(path)).repartition(cores * 2).cache()
+            source.count()
+            return source
+
+        keys, rows = cached(pairs, "pairs"), cached(frame, "rows")
+        runs = {
+            "single": lambda: _single(model, frame, cores),
+            "spark": lambda: score_pairs(keys, FeatureLookup(FEATURES, tables), model)
+            .write.format("noop").mode("overwrite").save(),
+            "spark join path": lambda: score_rows(rows, model, FEATURES)
+            .write.format("noop").mode("overwrite").save(),
+        }
+        expected = _single(model, frame, cores)  # the scores to match
+        for run in runs.values():  # warm-up: Python workers start, pandas and numpy load
+            run()
         for _ in range(repeats):
-            copy = frame.copy()
-            before = _cpu_seconds()
-            single.append(n / _single(model, copy, cores)[0])
-            # Only this process: the idle JVM's housekeeping is not the single side's work.
-            _add_cpu(cpu["single"], before, _cpu_seconds(), n * repeats, ["this process"])
-            before = _cpu_seconds()
-            start = time.perf_counter()
-            scored.write.format("noop").mode("overwrite").save()
-            distributed.append(n / (time.perf_counter() - start))
-            _add_cpu(cpu["spark"], before, _cpu_seconds(), n * repeats)
-        got = scored.select("item_id", "score").toPandas().sort_values("item_id")
-        source.unpersist()
-    # item_id is the row number: the scores line up after the sort.
-    diff = float(np.max(np.abs(got["score"].to_numpy() - expected)))
-    return {"cores": cores, "single": statistics.median(single),
-            "spark": statistics.median(distributed), "max_diff": diff, "cpu": cpu,
-            "pairs": [d / s for s, d in zip(single, distributed, strict=True)]}
+            for side, run in runs.items():
+                before = _cpu_seconds()
+                start = time.perf_counter()
+                run()
+                speed[side].append(len(frame) / (time.perf_counter() - start))
+                # The single side: only this process (the idle JVM's housekeeping is not its
+                # work).
+                _add_cpu(cpu[side], before, _cpu_seconds(), len(frame) * repeats,
+                         ["this process"] if side == "single" else None)
+        expected = pd.Series(expected, index=pd.MultiIndex.from_frame(frame[["user_id",
+                                                                             "item_id"]]))
+        diffs = {}
+        for side, scored in (("spark", score_pairs(keys, FeatureLookup(FEATURES, tables), model)),
+                             ("spark join path", score_rows(rows, model, FEATURES))):
+            got = scored.select("user_id", "item_id", "score").toPandas()
+            got = got.set_index(["user_id", "item_id"])["score"]
+            if len(got) != len(expected):
+                raise SystemExit(f"{side} scored {len(got):,} rows, not {len(expected):,}")
+            diffs[side] = float(np.max(np.abs(got.reindex(expected.index).to_numpy()
+                                              - expected.to_numpy())))
+        keys.unpersist()
+        rows.unpersist()
+    return {"cores": cores, "rows": len(frame), "tables": {k: len(v) for k, v in tables.items()},
+            "speed": {side: statistics.median(v) for side, v in speed.items()},
+            "pairs": {side: [d / s for s, d in zip(speed["single"], v, strict=True)]
+                      for side, v in speed.items() if side != "single"},
+            "max_diff": diffs, "cpu": cpu}
 
 
 def _add_cpu(into: dict[str, float], before: dict[str, float], after: dict[str, float],
@@ -185,7 +255,7 @@ def _session(path: Path, threads: int, level: ort.GraphOptimizationLevel,
 
 def latency(model: xgb.Booster, calls: int) -> list[tuple[str, float, float]]:
     """(configuration, p50 us, p99 us) for one request of 100 candidates."""
-    X = feature_matrix(add_request_features(rows(100, seed=3)), FEATURES)
+    X = feature_matrix(add_request_features(joined(*market(2_000, seed=3)).head(100)), FEATURES)
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.onnx"
@@ -234,21 +304,24 @@ def main() -> None:
     for name, p50, p99 in lat:
         print(f"  {name:<44} {p50:>9.1f} {p99:>9.1f}")
     tp = throughput(model, args.rows, args.repeats)
-    print(f"\nbatch scoring of {args.rows:,} rows on {tp['cores']} cores (median of "
-          f"{args.repeats}, alternating):")
-    print(f"  single process (pandas features + inplace_predict nthread={tp['cores']}) "
-          f"{tp['single']:>10,.0f} rows/s")
-    print(f"  Spark score_rows ({tp['cores']} tasks x nthread=1, cached rows -> noop)  "
-          f"{tp['spark']:>10,.0f} rows/s")
-    print(f"  ratio Spark / single process{'':<33}{tp['spark'] / tp['single']:>10.2f}x")
-    print(f"  ratio per alternating pair: {', '.join(f'{r:.2f}' for r in tp['pairs'])}")
-    print(f"  max |Spark score - single-process score| = {tp['max_diff']:.3g}")
+    tables = ", ".join(f"{name} {rows:,}" for name, rows in tp["tables"].items())
+    print(f"\nbatch scoring of {tp['rows']:,} candidate pairs on {tp['cores']} cores (median of "
+          f"{args.repeats}, alternating); tables: {tables} rows")
+    labels = {"single": f"single process (joined frame, pandas features, nthread={tp['cores']})",
+              "spark": "Spark score_pairs (lookup built + broadcast, keys only)",
+              "spark join path": "Spark score_rows (rows joined and cached)"}
+    for side, label in labels.items():
+        print(f"  {label:<62} {tp['speed'][side]:>10,.0f} rows/s")
+    for side in ("spark", "spark join path"):
+        ratio = tp["speed"][side] / tp["speed"]["single"]
+        pairs = ", ".join(f"{r:.2f}" for r in tp["pairs"][side])
+        print(f"  ratio {side} / single process: {ratio:.2f}x (per alternating round: {pairs}); "
+              f"max |score diff| {tp['max_diff'][side]:.3g}")
     for side, used in tp["cpu"].items():
         parts = ", ".join(f"{kind} {us:.2f}" for kind, us in used.items() if us >= 0.01)
         print(f"  CPU per row, {side}: {sum(used.values()):.2f} us ({parts})")
-    if tp["max_diff"] > 1e-5:
-        raise SystemExit("the two sides scored the rows differently: the comparison is void")
-
+    if max(tp["max_diff"].values()) > 1e-5:
+        raise SystemExit("the sides scored the pairs differently: the comparison is void")
 
 if __name__ == "__main__":
     main()

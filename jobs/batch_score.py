@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     from rankct.config import load_config
     from rankct.errors import RankctError
     from rankct.export.serve_check import load_booster
-    from rankct.scoring.job import score_day
+    from rankct.scoring.job import MAX_LOOKUP_MB, score_day
     from rankct.spark import get_spark
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -40,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path,
                         help="recommendations root (default <data-root>/recommendations)")
     parser.add_argument("--master", help="Spark master (default from the profile)")
+    parser.add_argument("--max-lookup-mb", type=float, default=MAX_LOOKUP_MB,
+                        help="largest feature tables held in each Python worker; larger ones are "
+                             f"joined in Spark instead (default {MAX_LOOKUP_MB}; 0: always join)")
     args = parser.parse_args(argv)
     config = load_config()
     if args.master:
@@ -49,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         booster = load_booster(args.model)
         spark = get_spark(config.spark, app_name="rankct-batch-score")
         result = score_day(spark, data_root, args.date, booster, top=args.top_k,
-                           out_root=args.out, cutoff=args.cutoff, onnx_path=args.onnx)
+                           out_root=args.out, cutoff=args.cutoff, onnx_path=args.onnx,
+                           max_lookup_mb=args.max_lookup_mb)
     except RankctError as exc:
         print(f"batch_score: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -57,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{result.parity.n_rows} rows" if result.parity else "")
     print(f"scored {result.candidates:,} candidates of {result.users:,} users as of "
           f"{result.cutoff:%Y-%m-%d %H:%M} UTC -> {result.recommendations:,} recommendations in "
-          f"{result.path}{parity}")
+          f"{result.path}{parity}; features from the {result.features_from}")
     return 0
 
 

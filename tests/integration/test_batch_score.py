@@ -3,7 +3,9 @@ feature day, one after the features were built but just before the scoring time.
 
 from __future__ import annotations
 
+import io
 import shutil
+from contextlib import redirect_stdout
 from datetime import timedelta
 from pathlib import Path
 
@@ -99,16 +101,22 @@ def _train(root: Path) -> xgb.Booster:
 
 @pytest.fixture(scope="module")
 def runs(market, spark, tmp_path_factory):
-    """Two runs of the same day into the same place: the library, then the spark-submit entry
-    point. Both keep every candidate, ranked."""
+    """Two runs of the same day into the same place: the library with the tables held in the
+    workers, then the spark-submit entry point with the tables joined in Spark. Both keep every
+    candidate, ranked."""
     out = tmp_path_factory.mktemp("recommendations")
     first = score_day(spark, market["root"], DAY, market["booster"], top=ALL, out_root=out,
                       cutoff=CUTOFF, onnx_path=market["onnx"])
+    assert first.features_from == "lookup"
     first_bytes = {p.name: p.read_bytes() for p in first.path.iterdir()}
-    code = load_job("batch_score").main(["--date", str(DAY), "--model", str(market["model"]),
-                             "--data-root", str(market["root"]), "--out", str(out),
-                             "--cutoff", CUTOFF.isoformat(), "--top-k", str(ALL)])
+    printed = io.StringIO()
+    with redirect_stdout(printed):
+        code = load_job("batch_score").main([
+            "--date", str(DAY), "--model", str(market["model"]), "--data-root",
+            str(market["root"]), "--out", str(out), "--cutoff", CUTOFF.isoformat(),
+            "--top-k", str(ALL), "--max-lookup-mb", "0"])
     assert code == 0
+    assert printed.getvalue().rstrip().endswith("features from the join"), printed.getvalue()
     return first, first_bytes
 
 
@@ -169,8 +177,9 @@ def _features_of(root: Path, pairs: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_every_batch_score_is_the_boosters_own(market, runs) -> None:
-    """The JVM's float32 packing and the Arrow path give, on every candidate, exactly the
-    score of the booster on the pandas matrix (the path training and the parity check use)."""
+    """The in-worker lookup (and, by the byte-identical re-run, the JVM's float32 packing) give,
+    on every candidate, exactly the score of the booster on the pandas matrix (the path training
+    and the parity check use)."""
     first, _ = runs
     recs = pd.read_parquet(first.path)
     rows = add_request_features(_features_of(market["root"], recs[["user_id", "item_id",
@@ -182,7 +191,9 @@ def test_every_batch_score_is_the_boosters_own(market, runs) -> None:
     np.testing.assert_array_equal(rows["score"].to_numpy(), expected.astype(np.float64))
 
 
-def test_parity_sample_and_rerun_writes_identical_bytes(runs) -> None:
+def test_parity_sample_and_the_join_path_rerun_writes_identical_bytes(runs) -> None:
+    """The lookup and the joins give the same scores: the re-run through the other path writes
+    the same bytes."""
     first, first_bytes = runs
     assert first.parity is not None and first.parity.passed and first.parity.n_requests == 20
     assert {p.name: p.read_bytes() for p in first.path.iterdir()} == first_bytes

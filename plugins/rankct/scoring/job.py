@@ -19,7 +19,8 @@ from rankct.scoring.candidates import (
     sold_items,
 )
 from rankct.scoring.frame import check_columns, scoring_rows
-from rankct.scoring.score import parity_sample, score_rows, scoring_conf, top_k
+from rankct.scoring.lookup import FeatureLookup, lookup_bytes
+from rankct.scoring.score import parity_sample, score_pairs, score_rows, scoring_conf, top_k
 from rankct.spark import union_all
 
 if TYPE_CHECKING:
@@ -28,6 +29,12 @@ if TYPE_CHECKING:
 
     from rankct.export.parity import ParityReport
 
+# Above this the tables are joined onto the pairs in Spark instead of held in every Python
+# worker (one copy per core, and one in the driver while it is built). A medium day's tables
+# take ~100 MB; a large day's ~1 GB.
+MAX_LOOKUP_MB = 512
+# The users of the parity sample (the lowest ids): each one's candidates are one request.
+PARITY_USERS = 20
 
 @dataclass(frozen=True)
 class ScoringResult:
@@ -40,6 +47,7 @@ class ScoringResult:
     recommendations: int
     candidates: int
     parity: ParityReport | None
+    features_from: str  # "lookup" (tables held in the workers) or "join" (joined in Spark)
 
 
 def recommendations_path(out_root: Path | str, day: date) -> Path:
@@ -57,7 +65,8 @@ def _table(spark: SparkSession, paths: FeaturePaths, name: str, day: date) -> Da
 def score_day(spark: SparkSession, data_root: Path | str, day: date, booster: xgb.Booster, *,
               top: int = 50, out_root: Path | str | None = None, cutoff: datetime | None = None,
               onnx_path: Path | str | None = None,
-              spec: CandidateSpec | None = None) -> ScoringResult:
+              spec: CandidateSpec | None = None,
+              max_lookup_mb: float = MAX_LOOKUP_MB) -> ScoringResult:
     """Top-``top`` items per active user, scored with ``booster`` on the features of ``day``.
 
     ``cutoff`` is the scoring time (default: the end of ``day``, when its features become
@@ -65,6 +74,11 @@ def score_day(spark: SparkSession, data_root: Path | str, day: date, booster: xg
     The partition ``<out_root>/dt=<day>`` (default ``<data_root>/recommendations``) is replaced
     atomically and a re-run writes the same rows. With ``onnx_path``, ONNX parity with the batch
     scores is asserted on a sample first.
+
+    The features come from the day's tables held in each Python worker
+    (:class:`~rankct.scoring.lookup.FeatureLookup`) when they fit in ``max_lookup_mb``, else
+    from joins in Spark; both give the same scores. The parity sample's rows always come from
+    the joins, so every run also checks the lookup against them.
     """
     from pyspark.sql import functions as F
 
@@ -95,13 +109,26 @@ def score_day(spark: SparkSession, data_root: Path | str, day: date, booster: xg
     items = on_sale(tables["item_features"], sold_items(items_log, cutoff))
     pairs = candidate_pairs(items, users, tables["user_category_affinity"],
                             tables["user_brand_affinity"], spec)
-    rows = scoring_rows(pairs, items, tables["user_features"], tables["user_category_affinity"],
-                        tables["user_brand_affinity"]).cache()
-    with scoring_conf(spark):
-        scored = score_rows(rows, booster, names).cache()
-        try:
-            parity = (parity_sample(rows, scored, booster, names, onnx_path)
-                      if onnx_path is not None else None)
+    table_paths = {name: paths.table(name, day) for name in FEATURE_TABLES}
+    in_workers = lookup_bytes(names, table_paths) <= max_lookup_mb * 2**20
+
+    def joined(candidates: DataFrame) -> DataFrame:
+        return scoring_rows(candidates, items, tables["user_features"],
+                            tables["user_category_affinity"], tables["user_brand_affinity"])
+
+    # Cached: scoring, the parity sample and the counts all read the pairs.
+    pairs = pairs.cache()
+    scored = None
+    try:
+        with scoring_conf(spark):
+            scored = (score_pairs(pairs, FeatureLookup.read(names, table_paths), booster)
+                      if in_workers else score_rows(joined(pairs), booster, names)).cache()
+            parity = None
+            if onnx_path is not None:
+                sample = [r.user_id for r in pairs.select("user_id").distinct()
+                          .orderBy("user_id").limit(PARITY_USERS).collect()]
+                parity = parity_sample(joined(pairs.where(F.col("user_id").isin(sample))), scored,
+                                       booster, names, onnx_path, n_users=PARITY_USERS)
             best = top_k(scored, top)
             target = recommendations_path(out_root or data_root / "recommendations", day)
             publish_dataframe(best.withColumn("scored_at", F.lit(cutoff)), target,
@@ -109,8 +136,10 @@ def score_day(spark: SparkSession, data_root: Path | str, day: date, booster: xg
             counts = scored.agg(F.count(F.lit(1)).alias("n"),
                                 F.countDistinct("user_id").alias("users")).first()
             written = spark.read.parquet(str(target)).count()
-        finally:
+    finally:
+        if scored is not None:
             scored.unpersist()
-            rows.unpersist()
-    return ScoringResult(target, day, cutoff, counts["users"], written, counts["n"], parity)
+        pairs.unpersist()
+    return ScoringResult(target, day, cutoff, counts["users"], written, counts["n"], parity,
+                         "lookup" if in_workers else "join")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
     from rankct.export.parity import ParityReport
+    from rankct.scoring.lookup import FeatureLookup
 
 KEYS = ("user_id", "item_id", "sources")
 OUTPUT_SCHEMA = "user_id long, item_id long, sources string, score double"
@@ -61,20 +62,18 @@ def scoring_conf(spark: SparkSession) -> Iterator[None]:
                 spark.conf.set(key, value)
 
 
-def score_rows(rows: DataFrame, booster: xgb.Booster, feature_names: list[str]) -> DataFrame:
-    """(``user_id``, ``item_id``, ``sources``, ``score``): the booster's raw margin per row.
+def _score_batches(frame: DataFrame, booster: xgb.Booster,
+                   rows_of: Callable[[pa.RecordBatch], tuple[np.ndarray, pa.RecordBatch]]
+                   ) -> DataFrame:
+    """``frame``'s Arrow batches scored by ``booster`` on the executors: ``rows_of(batch)`` gives
+    the model matrix and the batch of the rows it holds, whose keys go back with the scores.
 
     The booster travels to the executors once, as raw UBJSON bytes in a broadcast; each task
-    loads it once and scores its Arrow batches single-threaded (a task already owns one core)
-    with ``inplace_predict``, the fast native path. Rows cross to Python as Arrow batches of the
-    keys, the request-time inputs and one packed float32 feature array (``mapInArrow``): no
-    pandas frame is built per batch, and the keys go back to the JVM as the same Arrow arrays.
-    Run the actions on the result under :func:`scoring_conf`.
+    loads it once and scores single-threaded (a task already owns one core) with
+    ``inplace_predict``, the fast native path. No pandas frame is built per batch, and the keys
+    go back to the JVM as the same Arrow arrays (``mapInArrow``).
     """
-    spark = rows.sparkSession
-    raw = spark.sparkContext.broadcast(bytes(booster.save_raw("ubj")))
-    names = list(feature_names)
-    rows = rows.select(*KEYS, *REQUEST_TIME_INPUTS, packed_features(rows, names))
+    raw = frame.sparkSession.sparkContext.broadcast(bytes(booster.save_raw("ubj")))
 
     def predict(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         import xgboost
@@ -84,13 +83,48 @@ def score_rows(rows: DataFrame, booster: xgb.Booster, feature_names: list[str]) 
         for batch in batches:
             if batch.num_rows == 0:
                 continue
-            scores = model.inplace_predict(arrow_feature_matrix(batch, names),
-                                           predict_type="margin", missing=np.nan)
+            matrix, batch = rows_of(batch)
+            scores = model.inplace_predict(matrix, predict_type="margin", missing=np.nan)
             yield pa.RecordBatch.from_arrays(
                 [*(batch.column(key) for key in KEYS),
                  pa.array(np.asarray(scores, dtype=np.float64))], names=[*KEYS, "score"])
 
-    return rows.mapInArrow(predict, OUTPUT_SCHEMA)
+    return frame.mapInArrow(predict, OUTPUT_SCHEMA)
+
+
+def score_rows(rows: DataFrame, booster: xgb.Booster, feature_names: list[str]) -> DataFrame:
+    """(``user_id``, ``item_id``, ``sources``, ``score``): the booster's raw margin per row of
+    ``rows``, which hold every table feature (``frame.scoring_rows``).
+
+    The JVM packs each row's features into one float32 array; the request-time features are
+    computed per Arrow batch. Run the actions on the result under :func:`scoring_conf`.
+    """
+    names = list(feature_names)
+    rows = rows.select(*KEYS, *REQUEST_TIME_INPUTS, packed_features(rows, names))
+
+    def rows_of(batch: pa.RecordBatch) -> tuple[np.ndarray, pa.RecordBatch]:
+        return arrow_feature_matrix(batch, names), batch
+
+    return _score_batches(rows, booster, rows_of)
+
+
+def score_pairs(pairs: DataFrame, lookup: FeatureLookup, booster: xgb.Booster) -> DataFrame:
+    """(``user_id``, ``item_id``, ``sources``, ``score``) for candidate ``pairs``, their features
+    gathered from ``lookup`` in the Python workers: the same scores as :func:`score_rows` on
+    ``scoring_rows(pairs, ...)``, with only the keys crossing from the JVM.
+
+    ``lookup`` travels to the executors once, in a broadcast that each Python worker loads once
+    and keeps for its later tasks. Run the actions on the result under :func:`scoring_conf`.
+    """
+    tables = pairs.sparkSession.sparkContext.broadcast(lookup)
+
+    def rows_of(batch: pa.RecordBatch) -> tuple[np.ndarray, pa.RecordBatch]:
+        matrix, known = tables.value.matrix(
+            batch.column("user_id").to_numpy(zero_copy_only=False),
+            batch.column("item_id").to_numpy(zero_copy_only=False))
+        return matrix, batch if known.all() else batch.filter(pa.array(known))
+
+    return _score_batches(pairs.select(*KEYS), booster, rows_of)
 
 
 def top_k(scored: DataFrame, k: int) -> DataFrame:
@@ -110,6 +144,8 @@ def parity_sample(rows: DataFrame, scored: DataFrame, booster: xgb.Booster,
                   atol: float = 1e-4) -> ParityReport:
     """Check a sample of users' candidates three ways: Spark's scores, the booster here, ONNX.
 
+    ``rows`` hold the sample's features as the joins give them (``frame.scoring_rows``), so
+    scores that came from the in-worker lookup are checked against the join path too.
     The sample is the ``n_users`` lowest user ids (fixed, so a re-run checks the same rows);
     each user's candidates form one request for the per-request order check.
     """
