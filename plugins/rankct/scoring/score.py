@@ -84,6 +84,8 @@ def _score_batches(frame: DataFrame, booster: xgb.Booster,
             if batch.num_rows == 0:
                 continue
             matrix, batch = rows_of(batch)
+            if batch.num_rows == 0:  # no pair of the batch had item features
+                continue
             scores = model.inplace_predict(matrix, predict_type="margin", missing=np.nan)
             yield pa.RecordBatch.from_arrays(
                 [*(batch.column(key) for key in KEYS),
