@@ -43,7 +43,7 @@ import pandas as pd
 import xgboost as xgb
 from rankct.config import SparkConfig
 from rankct.export.onnx_model import onnx_session, save_onnx, to_onnx
-from rankct.scoring.frame import add_request_features, feature_matrix
+from rankct.scoring.frame import add_request_features, feature_matrix, scoring_rows_in_pandas
 from rankct.scoring.lookup import FeatureLookup
 from rankct.scoring.score import score_pairs, score_rows, scoring_conf
 from rankct.simulate.world import CATEGORIES as WORLD_CATEGORIES
@@ -105,14 +105,9 @@ def market(n: int, seed: int = 0) -> tuple[dict[str, pd.DataFrame], pd.DataFrame
 
 
 def joined(tables: dict[str, pd.DataFrame], pairs: pd.DataFrame) -> pd.DataFrame:
-    """``pairs`` with every table feature, as ``scoring_rows`` joins them (sorted by item_id)."""
-    category = tables["user_category_affinity"].rename(columns={"category": "item_category"})
-    brand = tables["user_brand_affinity"].rename(columns={"brand": "item_brand"})
-    return (pairs.merge(tables["item_features"], on="item_id")
-            .merge(tables["user_features"], on="user_id", how="left")
-            .merge(category, on=["user_id", "item_category"], how="left")
-            .merge(brand, on=["user_id", "item_brand"], how="left")
-            .sort_values(["user_id", "item_id"], ignore_index=True))
+    """``pairs`` with every table feature, as ``scoring_rows`` joins them (sorted by user, item)."""
+    return scoring_rows_in_pandas(pairs, tables).sort_values(["user_id", "item_id"],
+                                                             ignore_index=True)
 
 
 def booster(n_trees: int) -> xgb.Booster:

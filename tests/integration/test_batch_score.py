@@ -18,9 +18,14 @@ import xgboost as xgb
 from rankct.contract import TABLES, partition_path
 from rankct.errors import RankctError
 from rankct.export.onnx_model import save_onnx, to_onnx
-from rankct.features.build import as_of, build_range
+from rankct.features.build import FEATURE_TABLES, as_of, build_range
 from rankct.io import write_partition
-from rankct.scoring.frame import add_request_features, feature_matrix, packed_features
+from rankct.scoring.frame import (
+    add_request_features,
+    feature_matrix,
+    packed_features,
+    scoring_rows_in_pandas,
+)
 from rankct.scoring.job import score_day
 from rankct.scoring.score import top_k
 
@@ -164,16 +169,9 @@ def test_top_k_keeps_the_k_best_per_user(runs, spark) -> None:
 
 def _features_of(root: Path, pairs: pd.DataFrame) -> pd.DataFrame:
     """``pairs`` joined in pandas with the day's tables, as ``scoring_rows`` joins them."""
-    def table(name: str) -> pd.DataFrame:
-        frame = pd.read_parquet(root / "features" / name / f"dt={DAY}")
-        return frame.drop(columns="event_timestamp")
-
-    category = table("user_category_affinity").rename(columns={"category": "item_category"})
-    brand = table("user_brand_affinity").rename(columns={"brand": "item_brand"})
-    return (pairs.merge(table("item_features"), on="item_id")
-            .merge(table("user_features"), on="user_id", how="left")
-            .merge(category, on=["user_id", "item_category"], how="left")
-            .merge(brand, on=["user_id", "item_brand"], how="left"))
+    tables = {name: pd.read_parquet(root / "features" / name / f"dt={DAY}")
+              for name in FEATURE_TABLES}
+    return scoring_rows_in_pandas(pairs, tables)
 
 
 def test_every_batch_score_is_the_boosters_own(market, runs) -> None:

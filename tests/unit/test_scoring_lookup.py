@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from rankct.errors import RankctError
-from rankct.scoring.frame import add_request_features, feature_matrix
+from rankct.scoring.frame import add_request_features, feature_matrix, scoring_rows_in_pandas
 from rankct.scoring.lookup import FeatureLookup, lookup_bytes
 
 NAMES = ["price", "clicks_7d", "is_new", "user_ctr_7d", "user_median_purchase_price_30d",
@@ -39,19 +39,6 @@ def _tables() -> dict[str, pd.DataFrame]:
             "user_brand_affinity": brand}
 
 
-def _joined(tables: dict[str, pd.DataFrame], pairs: pd.DataFrame) -> pd.DataFrame:
-    """The join path's rows, in pandas: inner join on the item, left joins on the rest."""
-    category = tables["user_category_affinity"].rename(columns={"category": "item_category"})
-    brand = tables["user_brand_affinity"].rename(columns={"brand": "item_brand"})
-    # pandas would join a null key to a null key; SQL does not.
-    category = category[category["item_category"].notna()]
-    items = tables["item_features"].drop(columns="event_timestamp")
-    return (pairs.merge(items, on="item_id").merge(tables["user_features"], on="user_id",
-                                                   how="left")
-            .merge(category, on=["user_id", "item_category"], how="left")
-            .merge(brand, on=["user_id", "item_brand"], how="left"))
-
-
 def test_lookup_rows_equal_the_joined_rows() -> None:
     tables = _tables()
     # user 3: affinities only; user 4: nothing; item 99: no features (dropped, as the join does).
@@ -60,7 +47,8 @@ def test_lookup_rows_equal_the_joined_rows() -> None:
     lookup = pickle.loads(pickle.dumps(FeatureLookup(NAMES, tables)))  # as the broadcast sends it
     got, known = lookup.matrix(pairs["user_id"].to_numpy(), pairs["item_id"].to_numpy())
     assert known.tolist() == [True] * 9 + [False]
-    expected = feature_matrix(add_request_features(_joined(tables, pairs[known])), NAMES)
+    expected = feature_matrix(add_request_features(
+        scoring_rows_in_pandas(pairs[known], tables)), NAMES)
     np.testing.assert_array_equal(got, expected)
     # The cases are really there: affinity hits and misses, a user without features.
     assert got[0, NAMES.index("user_category_affinity_30d")] == np.float32(0.7)

@@ -43,6 +43,33 @@ def scoring_rows(pairs: DataFrame, items: DataFrame, users: DataFrame,
             .join(brand, ["user_id", "item_brand"], "left"))
 
 
+def scoring_rows_in_pandas(pairs: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """:func:`scoring_rows` in pandas, for frames that fit in memory (tests, benchmarks).
+
+    ``tables`` maps the four feature table names to their frames. A null key joins nothing, as
+    in SQL (pandas would match null to null).
+    """
+    def features(name: str, keys: list[str], renamed: dict[str, str] | None = None
+                 ) -> pd.DataFrame:
+        frame = tables[name].drop(columns="event_timestamp", errors="ignore").dropna(subset=keys)
+        return frame.rename(columns=renamed or {})
+
+    return (pairs.merge(features("item_features", ["item_id"]), on="item_id")
+            .merge(features("user_features", ["user_id"]), on="user_id", how="left")
+            .merge(features("user_category_affinity", ["user_id", "category"],
+                            {"category": "item_category"}),
+                   on=["user_id", "item_category"], how="left")
+            .merge(features("user_brand_affinity", ["user_id", "brand"],
+                            {"brand": "item_brand"}),
+                   on=["user_id", "item_brand"], how="left"))
+
+
+def not_numeric(columns: list[str], where: str = "the feature tables") -> RankctError:
+    """The error for model features whose columns a float cast would turn into silent nulls."""
+    return RankctError(f"model features {columns} are not numeric columns in {where}",
+                       hint="score with a model trained on the ranker_v1 features")
+
+
 def add_request_features(rows: pd.DataFrame, query: str = BATCH_QUERY) -> pd.DataFrame:
     """Add the request-time features to ``rows`` (pandas, one batch) in place; return it.
 
@@ -96,8 +123,7 @@ def packed_features(rows: DataFrame, feature_names: list[str]) -> Column:
     wrong = [n for n in feature_names if n not in REQUEST_TIME_FEATURES
              and not isinstance(types[n], NumericType | BooleanType)]
     if wrong:
-        raise RankctError(f"model features {wrong} are not numeric columns in the feature tables",
-                          hint="score with a model trained on the ranker_v1 features")
+        raise not_numeric(wrong)
     return F.array(*(F.lit(None).cast("float") if n in REQUEST_TIME_FEATURES
                      else F.col(n).cast("float") for n in feature_names)).alias(PACKED)
 

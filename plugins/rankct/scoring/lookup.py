@@ -20,7 +20,7 @@ from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
 from rankct.errors import RankctError
 from rankct.features import request_time
-from rankct.scoring.frame import BATCH_QUERY, check_columns
+from rankct.scoring.frame import BATCH_QUERY, check_columns, not_numeric
 
 # The tables in the order the join path joins them, with the keys each is joined on. A model
 # feature is read from the first table that has it, as the join's column would be.
@@ -38,8 +38,7 @@ def _numeric(frame: pd.DataFrame, columns: list[str], table: str) -> None:
     """RankctError naming model features that are not numeric: a cast would score them missing."""
     wrong = [c for c in columns if not (is_numeric_dtype(frame[c]) or is_bool_dtype(frame[c]))]
     if wrong:
-        raise RankctError(f"model features {wrong} are not numeric columns in the feature tables "
-                          f"({table})", hint="score with a model trained on the ranker_v1 features")
+        raise not_numeric(wrong, f"the feature table {table}")
 
 
 def _float32(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
