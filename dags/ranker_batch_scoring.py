@@ -14,10 +14,9 @@ distribution for the monitoring DAG's score-drift check).
 
 from __future__ import annotations
 
-import pendulum
 from airflow.sdk import AssetOrTimeSchedule, CronDataIntervalTimetable, dag
 from rankct.airflow.assets import CHAMPION
-from rankct.airflow.defaults import default_args
+from rankct.airflow.defaults import EARLIEST_DAY, default_args
 from rankct.airflow.operators import StageOperator
 from rankct.airflow.spark import MACROS, spark_job
 
@@ -31,7 +30,7 @@ def prepared(field: str) -> str:
     dag_id="ranker_batch_scoring",
     schedule=AssetOrTimeSchedule(
         timetable=CronDataIntervalTimetable("0 6 * * *", timezone="UTC"), assets=CHAMPION),
-    start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
+    start_date=EARLIEST_DAY,  # any day the data has; catchup off
     catchup=False,
     max_active_runs=1,
     user_defined_macros=MACROS,

@@ -20,10 +20,9 @@ the decision record.
 
 from __future__ import annotations
 
-import pendulum
 from airflow.sdk import CronDataIntervalTimetable, dag
 from rankct.airflow.assets import CHAMPION
-from rankct.airflow.defaults import default_args
+from rankct.airflow.defaults import EARLIEST_DAY, default_args
 from rankct.airflow.operators import GateOperator, PublishingStageOperator, StageOperator
 from rankct.airflow.runtime import training_params
 from rankct.airflow.spark import MACROS, spark_job
@@ -34,7 +33,9 @@ PIPELINE = "rankct.pipeline"
 @dag(
     dag_id="ranker_continuous_training",
     schedule=CronDataIntervalTimetable("0 3 * * *", timezone="UTC"),
-    start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
+    # Any logical date the data has must run (a backfill of 1998 as much as today): with
+    # catchup off, the scheduler still starts from the latest interval only.
+    start_date=EARLIEST_DAY,
     catchup=False,
     max_active_runs=1,
     params=training_params(),
@@ -68,6 +69,7 @@ def ranker_continuous_training() -> None:
     promote = PublishingStageOperator(task_id="promote",
                                       stage=f"{PIPELINE}.decide:promote_challenger",
                                       outlets=[CHAMPION], extra_fields=["version", "day"],
+                                      stage_kwargs={"airflow_run_id": "{{ run_id }}"},
                                       links=["mlflow"])
     notify = StageOperator(task_id="notify", stage=f"{PIPELINE}.ship:notify_deployment",
                            retries=0)  # the webhook client retried with backoff already

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
 from airflow.sdk import CronDataIntervalTimetable, dag
-from rankct.airflow.defaults import default_args
+from rankct.airflow.defaults import EARLIEST_DAY, default_args
 from rankct.airflow.operators import StageOperator
 
 # task id: (stage, links)
@@ -35,7 +34,7 @@ CHECKS = {
 @dag(
     dag_id="ranker_monitoring",
     schedule=CronDataIntervalTimetable("0 7 * * *", timezone="UTC"),
-    start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
+    start_date=EARLIEST_DAY,  # any day the data has; catchup off
     catchup=False,
     max_active_runs=1,
     tags=["rankct", "monitoring"],

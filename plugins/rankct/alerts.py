@@ -60,7 +60,8 @@ def recent_alerts(config: RankctConfig, limit: int = 10) -> list[dict[str, Any]]
 def _send(config: RankctConfig, alert: Alert) -> str:
     import requests
 
-    from rankct.notify import SIGNATURE_HEADER, encode, sign
+    from rankct.deploy.contract import SIGNATURE_HEADER, sign
+    from rankct.notify import encode
 
     body = encode({"event": "rankct-alert", **asdict(alert)})
     headers = {"Content-Type": "application/json", "User-Agent": "rankct-alert"}

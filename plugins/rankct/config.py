@@ -119,6 +119,11 @@ class MlflowConfig(BaseModel):
     experiment: str = "rankct"
     registered_model: str = "marketplace_ranker"
     reference_sample_rows: int = Field(20_000, ge=100)  # training rows kept for data gate 2
+    # A store that does not answer (locked, restarting) is tried this often, waiting
+    # retry_backoff_seconds doubled after each try, before the task fails (and Airflow retries).
+    retry_attempts: int = Field(3, ge=1)
+    retry_backoff_seconds: float = Field(1.0, ge=0)
+    lock_timeout_seconds: float = Field(60.0, gt=0)  # wait for another alias change to finish
 
 
 class GateConfig(BaseModel):
@@ -202,6 +207,9 @@ class RankctConfig(BaseModel):
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
     alerts: AlertConfig = Field(default_factory=AlertConfig)
     ui: UiConfig = Field(default_factory=UiConfig)
+    # The per-run settings applied on top of the profile (rankct.overrides), recorded with what
+    # the run produced; empty for a configuration loaded as it is.
+    run_overrides: dict[str, Any] = Field(default_factory=dict)
 
     @property
     def data_root(self) -> Path:

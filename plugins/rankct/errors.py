@@ -11,6 +11,9 @@ class RankctError(Exception):
     """
 
     exit_code = 2
+    # Whether trying again may succeed (a service that is down) rather than fail the same way
+    # (bad input, a failed gate): orchestrators retry only these.
+    retryable = False
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
@@ -19,6 +22,14 @@ class RankctError(Exception):
     def __str__(self) -> str:
         base = super().__str__()
         return f"{base}\n  -> {self.hint}" if self.hint else base
+
+
+class ServiceUnavailable(RankctError):
+    """A service rankct depends on (a database, Redis, the MLflow server) did not answer, after
+    rankct's own retries. Nothing was changed; trying again later may succeed."""
+
+    exit_code = 4
+    retryable = True
 
 
 class DataContractError(RankctError):

@@ -1,16 +1,15 @@
-"""Deployment notification: a signed webhook announcing a promoted model.
+"""Deployment notification: a signed webhook announcing a version to deploy.
 
-The body is compact, key-sorted JSON; ``X-Rankct-Signature: sha256=<hex>`` is the HMAC-SHA256 of
-exactly those bytes under a secret read from the environment, so the receiver (the deploy
-workflow) can prove the payload came from rankct and was not altered. A notification that cannot
+The body is the deployment payload of :mod:`rankct.deploy.contract` (the schema both sides
+share); ``X-Rankct-Signature: sha256=<hex>`` is the HMAC-SHA256 of exactly those bytes under a
+secret read from the environment, so the receiver (the deploy workflow, ``rankct deploy
+verify``) can prove the payload came from rankct and was not altered. A notification that cannot
 be delivered never raises into the promotion: it is logged at ERROR, recorded as JSON next to the
 decision and returned as a failed result, which the caller turns into an alert.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import os
@@ -21,12 +20,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rankct.config import NotifyConfig
+from rankct.deploy.contract import DELIVERY_HEADER, SIGNATURE_HEADER, DeploymentPayload, sign
 from rankct.io import write_json_atomic
 
 log = logging.getLogger(__name__)
-SIGNATURE_HEADER = "X-Rankct-Signature"
-DELIVERY_HEADER = "X-Rankct-Delivery"
-EVENT_TYPE = "rankct-model-promoted"
 RECORD_NAME = "notify.json"
 
 
@@ -51,49 +48,25 @@ class NotifyResult:
         return {**asdict(self), "alert": self.alert}
 
 
-def build_payload(model: str, version: str | int, onnx_uri: str, onnx_sha256: str,
-                  metrics: Mapping[str, float], decision: str,
-                  artifacts: Mapping[str, str] | None = None, **extra: Any) -> dict[str, Any]:
-    """The promotion announcement: model, version, ONNX location and digest, metrics, decision.
-
-    ``artifacts`` names the URIs of the serving artifacts (``bundle``, ``vespa_zip``, ``triton``)
-    the deploy workflow fetches; ``extra`` adds fields such as the data interval or run id.
-    """
-    return {"event": EVENT_TYPE, "model": model, "version": str(version), "onnx_uri": onnx_uri,
-            "onnx_sha256": onnx_sha256, "metrics": {k: float(v) for k, v in metrics.items()},
-            "decision": decision, "artifacts": dict(artifacts or {}), **extra}
+def encode(document: Mapping[str, Any]) -> bytes:
+    """Compact, key-sorted JSON bytes of a signed message other than a deployment (alerts)."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), default=str).encode()
 
 
-def encode(payload: Mapping[str, Any]) -> bytes:
-    """The exact bytes that are sent and signed (compact, key-sorted, UTF-8)."""
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str).encode()
-
-
-def sign(body: bytes, secret: str | bytes) -> str:
-    """``sha256=<hex>``: HMAC-SHA256 of ``body`` under ``secret``."""
-    key = secret.encode() if isinstance(secret, str) else secret
-    return "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
-
-
-def verify(body: bytes, secret: str | bytes, signature: str) -> bool:
-    """Whether ``signature`` is ``body``'s signature (constant-time comparison)."""
-    return hmac.compare_digest(sign(body, secret), signature)
-
-
-def notify(payload: Mapping[str, Any], config: NotifyConfig, *, record_dir: Path | str | None = None,
-           environ: Mapping[str, str] | None = None,
+def notify(payload: DeploymentPayload, config: NotifyConfig, *,
+           record_dir: Path | str | None = None, environ: Mapping[str, str] | None = None,
            sleep: Callable[[float], None] = time.sleep) -> NotifyResult:
     """POST ``payload`` to ``config.url``, signed, with timeout and retries; never raises.
 
     Retries follow connection errors, timeouts, 429 and 5xx answers, waiting ``backoff_seconds``
-    doubled after each try; another 4xx (a rejected signature, a wrong URL) is final. The result
+    doubled after each try; another 4xx (a rejected signature, a wrong URL) is final. Every
+    attempt sends the same bytes and delivery id, so a receiver can drop duplicates. The result
     is written to ``<record_dir>/notify.json`` when ``record_dir`` is given.
     """
     import requests
 
     environ = os.environ if environ is None else environ
-    body = encode(payload)
-    delivery = hashlib.sha256(body).hexdigest()[:32]  # same payload, same id: receivers dedupe
+    body, delivery = payload.encode(), payload.delivery_id
     if not config.url:
         result = NotifyResult("skipped", None, 0, error="no notify.url configured")
         return _record(result, record_dir)

@@ -20,6 +20,13 @@ def test_every_dag_imports_without_errors(dagbag) -> None:
 
 
 @pytest.mark.parametrize("dag_id", sorted(DAGS))
+def test_dags_run_for_any_day_the_data_has(dagbag, dag_id) -> None:
+    """Airflow runs no task for a logical date before start_date: it predates any log."""
+    dag = dagbag.dags[dag_id]
+    assert dag.start_date.year <= 1970 and not dag.catchup
+
+
+@pytest.mark.parametrize("dag_id", sorted(DAGS))
 def test_dags_have_tags_retries_alerts_and_one_active_run(dagbag, dag_id) -> None:
     dag = dagbag.dags[dag_id]
     assert "rankct" in dag.tags and len(dag.tags) >= 2
@@ -46,7 +53,8 @@ def test_training_dag_graph(dagbag) -> None:
     assert dag.get_task("build_features")._conn_id == "rankct_spark"
     promote = dag.get_task("promote")
     assert [outlet.name for outlet in promote.outlets] == ["rankct_champion"]
-    assert set(dag.params) >= {"training_objective", "max_drift_share", "min_ndcg", "overrides"}
+    # Per-run params change training only; gate thresholds and the webhook are not among them.
+    assert set(dag.params) == {"training_objective", "search_trials", "overrides"}
     # Each task that produces an MLflow run, a report or a decision record links to it.
     links = {t.task_id: {link.name for link in t.operator_extra_links} for t in dag.tasks}
     assert links["validate_raw_data"] == {"Evidently report"}
@@ -85,3 +93,49 @@ def test_importing_a_dag_file_does_no_heavy_work(airflow_env, dag_file) -> None:
     assert proc.stdout.strip().splitlines()[-1] == "[]"
     after = sorted(p.name for p in home.iterdir()) if home.exists() else []
     assert after == before
+
+
+def service_down(config, day) -> dict:
+    """A stage whose database does not answer (what rankct.retry raises after its retries)."""
+    from rankct.errors import ServiceUnavailable
+
+    raise ServiceUnavailable("MLflow get_model_version_by_alias failed 3 time(s)")
+
+
+def bad_input(config, day) -> dict:
+    from rankct.errors import DataGateFailed
+
+    raise DataGateFailed("impressions.position: 40% nulls")
+
+
+@pytest.mark.parametrize(("stage", "retried"), [("service_down", True), ("bad_input", False)])
+def test_a_service_outage_is_retried_and_bad_data_is_not(airflow_env, stage, retried,
+                                                         monkeypatch) -> None:
+    import pendulum
+    from airflow.sdk.exceptions import AirflowFailException
+    from rankct.airflow.operators import FAILURE_KEY, StageOperator
+    from rankct.errors import RankctError
+
+    monkeypatch.setenv("RANKCT_HOME", airflow_env["RANKCT_HOME"])
+    operator = StageOperator(task_id="probe", stage=f"{__name__}:{stage}")
+    context = {"params": {}, "logical_date": pendulum.datetime(2026, 11, 6, tz="UTC")}
+    with pytest.raises(RankctError if retried else AirflowFailException) as raised:
+        operator.run_stage(context)
+    # Airflow fails an AirflowFailException at once; any other exception uses the retries.
+    assert isinstance(raised.value, AirflowFailException) is not retried
+    assert context[FAILURE_KEY]
+
+
+def test_a_run_may_override_training_but_not_the_gate_or_the_webhook(airflow_env,
+                                                                     monkeypatch) -> None:
+    import pendulum
+    from airflow.sdk.exceptions import AirflowFailException
+    from rankct.airflow.operators import StageOperator
+
+    monkeypatch.setenv("RANKCT_HOME", airflow_env["RANKCT_HOME"])
+    operator = StageOperator(task_id="probe", stage=f"{__name__}:bad_input")
+    for overrides in ({"gate.min_ndcg": 0.0}, {"notify.url": "https://attacker.example"}):
+        context = {"params": {"overrides": overrides},
+                   "logical_date": pendulum.datetime(2026, 11, 6, tz="UTC")}
+        with pytest.raises(AirflowFailException, match="a run may not override"):
+            operator.run_stage(context)

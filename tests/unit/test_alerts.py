@@ -10,8 +10,8 @@ import pendulum
 import pytest
 from rankct.alerts import Alert, raise_alert, recent_alerts
 from rankct.config import load_config, with_overrides
+from rankct.deploy.contract import SIGNATURE_HEADER, signature_matches
 from rankct.errors import ConfigError, RankctError
-from rankct.notify import SIGNATURE_HEADER, verify
 
 from tests.webhook import Receiver
 
@@ -29,7 +29,7 @@ def test_an_alert_is_recorded_and_sent_signed(cfg, monkeypatch) -> None:
     record = json.loads(path.read_text())
     assert record["delivery"] == "sent" and record["message"] == "scores moved"
     headers, body = receiver.requests[0]
-    assert verify(body, "k3y", headers[SIGNATURE_HEADER])
+    assert signature_matches(body, "k3y", headers[SIGNATURE_HEADER])
     assert json.loads(body)["event"] == "rankct-alert"
     assert recent_alerts(cfg)[0]["source"] == "ranker_monitoring.score_drift"
 

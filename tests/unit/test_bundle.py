@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import xgboost as xgb
+from rankct.digests import sha256_file
 from rankct.export.bundle import ExportBundle, ExportParityFailed, export_bundle, log_bundle
-from rankct.export.onnx_model import feature_names_of, sha256_file
+from rankct.export.onnx_model import feature_names_of
 from rankct.export.triton import read_triton_config
 
 FEATURES = ["price", "item_ctr_7d", "age_days", "seller_rating", "user_ctr_7d",

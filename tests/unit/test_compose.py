@@ -1,46 +1,123 @@
-"""docker-compose.yaml, checked without a Docker engine: it parses under the Compose
-Specification (compose-spec, strict: an unknown key is an error), every reference resolves, and
-the production wiring points each component at the right service."""
+"""docker-compose.yaml, checked without a Docker engine: interpolated as Compose does, it parses
+under the Compose Specification (compose-spec, strict: an unknown key is an error), every
+reference resolves, the production wiring points each component at the right service, and the
+secure defaults hold: no secret has a default (Compose refuses to start without each one), each
+secret reaches only the services that use it, and only the UIs are published, on 127.0.0.1."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yaml"
+# Every secret, and exactly the services that may see it.
+SECRETS = {
+    "POSTGRES_PASSWORD": {"postgres", "airflow-init", "airflow-api-server", "airflow-scheduler",
+                          "airflow-dag-processor", "airflow-triggerer", "airflow-cli", "mlflow"},
+    "AIRFLOW_JWT_SECRET": {"airflow-init", "airflow-api-server", "airflow-scheduler",
+                           "airflow-dag-processor", "airflow-triggerer", "airflow-cli"},
+    "AIRFLOW_SECRET_KEY": {"airflow-init", "airflow-api-server", "airflow-scheduler",
+                           "airflow-dag-processor", "airflow-triggerer", "airflow-cli"},
+    "AIRFLOW_ADMIN_PASSWORD": {"airflow-init"},
+    "REDIS_PASSWORD": {"redis", "airflow-init", "airflow-scheduler"},
+    "RANKCT_WEBHOOK_SECRET": {"airflow-scheduler"},
+    "MLFLOW_ADMIN_PASSWORD": {"mlflow"},
+    "MLFLOW_SECRET_KEY": {"mlflow"},
+    "EVIDENTLY_SECRET": {"evidently"},
+}
+UIS = {"airflow-api-server": 8080, "mlflow": 5000, "evidently": 8000}
+_REFERENCE = re.compile(r"\$\$|\$\{(\w+)(?:(:?[-?+])([^}]*))?\}|\$(\w+)")
+
+
+class MissingVariable(ValueError):
+    pass
+
+
+def interpolate(value: str, env: dict[str, str]) -> str:
+    """Compose's variable interpolation of one value ($$, $VAR, ${VAR}, ${VAR:-x}, ${VAR-x},
+    ${VAR:?err}, ${VAR?err}, ${VAR:+x}, ${VAR+x})."""
+    def replace(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name = match.group(1) or match.group(4)
+        op, arg = match.group(2), match.group(3) or ""
+        current = env.get(name)
+        unset_or_empty = not current
+        if op in (":-", "-"):
+            return arg if (unset_or_empty if op == ":-" else current is None) else current
+        if op in (":?", "?"):
+            if unset_or_empty if op == ":?" else current is None:
+                raise MissingVariable(f"required variable {name} is missing a value: {arg}")
+            return current
+        if op in (":+", "+"):
+            return arg if not (unset_or_empty if op == ":+" else current is None) else ""
+        return current or ""
+
+    return _REFERENCE.sub(replace, value)
+
+
+def resolve(document: Any, env: dict[str, str]) -> Any:
+    """Every string of the (merged) document interpolated, as `docker compose config` does."""
+    if isinstance(document, dict):
+        return {key: resolve(value, env) for key, value in document.items()}
+    if isinstance(document, list):
+        return [resolve(value, env) for value in document]
+    return interpolate(document, env) if isinstance(document, str) else document
+
+
+def references(document: Any) -> list[tuple[str, str | None]]:
+    """(variable, operator) of every interpolation in the document's values."""
+    if isinstance(document, dict):
+        return [ref for value in document.values() for ref in references(value)]
+    if isinstance(document, list):
+        return [ref for value in document for ref in references(value)]
+    if not isinstance(document, str):
+        return []
+    return [(m.group(1) or m.group(4), m.group(2)) for m in _REFERENCE.finditer(document)
+            if m.group(0) != "$$"]
 
 
 @pytest.fixture(scope="module")
 def compose() -> dict:
-    return yaml.safe_load(COMPOSE.read_text())
+    return yaml.safe_load(COMPOSE.read_text())  # merge keys (<<) resolved, as Compose does
 
 
-def test_compose_file_conforms_to_the_compose_specification() -> None:
+@pytest.fixture(scope="module")
+def secrets_env() -> dict[str, str]:
+    return {name: f"test-{name.lower()}" for name in SECRETS}
+
+
+@pytest.fixture(scope="module")
+def resolved(compose, secrets_env) -> dict:
+    return resolve(compose, secrets_env)
+
+
+def test_compose_file_conforms_to_the_compose_specification(resolved) -> None:
     from compose_spec import PyOptions
     from compose_spec.models import ComposeSpecification
 
-    # apply_merge: the file shares environment blocks through YAML merge keys (<<), as Docker
-    # Compose resolves them.
-    parsed = PyOptions(apply_merge=True).from_yaml(COMPOSE.read_text())
+    parsed = PyOptions(apply_merge=True).from_yaml(yaml.safe_dump(resolved))
     parsed.validate()  # networks, volumes, configs and secrets referenced are declared
-    ComposeSpecification.model_validate(yaml.safe_load(COMPOSE.read_text()))
+    ComposeSpecification.model_validate(resolved)
     assert set(parsed.service_names()) >= {
         "postgres", "redis", "spark-master", "spark-worker", "airflow-init",
         "airflow-api-server", "airflow-scheduler", "airflow-dag-processor", "mlflow",
         "evidently"}
 
 
-def test_the_validator_rejects_what_docker_would(tmp_path) -> None:
+def test_the_validator_rejects_what_docker_would(resolved) -> None:
     """The check above can fail: a misspelt key or a bad dependency condition is refused."""
     from compose_spec import PyOptions
 
-    text = COMPOSE.read_text()
-    for broken in (text.replace("    command: [\"airflow\", \"scheduler\"]",
-                                "    comand: [\"airflow\", \"scheduler\"]"),
+    text = yaml.safe_dump(resolved)
+    for broken in (text.replace("command:\n    - airflow\n    - scheduler",
+                                "comand:\n    - airflow\n    - scheduler"),
                    text.replace("condition: service_completed_successfully",
                                 "condition: completed", 1)):
         assert broken != text
@@ -48,9 +125,58 @@ def test_the_validator_rejects_what_docker_would(tmp_path) -> None:
             PyOptions(apply_merge=True).from_yaml(broken).validate()
 
 
-def test_references_resolve(compose) -> None:
-    services = compose["services"]
-    volumes = set(compose["volumes"])
+def test_compose_refuses_to_start_without_any_one_secret(compose, secrets_env) -> None:
+    for name in SECRETS:
+        for missing in ({k: v for k, v in secrets_env.items() if k != name},
+                        {**secrets_env, name: ""}):
+            with pytest.raises(MissingVariable, match=name):
+                resolve(compose, missing)
+
+
+def test_no_secret_has_a_default_and_each_reaches_only_its_services(compose) -> None:
+    seen: dict[str, set[str]] = {}
+    for service, definition in compose["services"].items():
+        for name, op in references(definition):
+            if name in SECRETS:
+                assert op == ":?", f"{service}: ${{{name}}} must be ${{{name}:?...}}, no default"
+                seen.setdefault(name, set()).add(service)
+    assert seen == SECRETS
+    # No password or key is written into the file itself.
+    text = COMPOSE.read_text()
+    assert "change-me" not in text and ":-rankct}" not in text
+
+
+def test_only_the_uis_are_published_on_loopback(resolved) -> None:
+    for name, service in resolved["services"].items():
+        ports = service.get("ports", [])
+        if name in UIS:
+            assert ports == [f"127.0.0.1:{UIS[name]}:{UIS[name]}"], name
+        else:
+            assert not ports, f"{name} publishes {ports}"
+    exposed = resolve(yaml.safe_load(COMPOSE.read_text()),
+                      {**{k: "x" for k in SECRETS}, "RANKCT_BIND_ADDRESS": "0.0.0.0"})
+    assert exposed["services"]["mlflow"]["ports"] == ["0.0.0.0:5000:5000"]
+
+
+def test_uis_ask_for_a_login(resolved) -> None:
+    services = resolved["services"]
+    api = services["airflow-api-server"]["environment"]
+    assert api["AIRFLOW__CORE__AUTH_MANAGER"].endswith("fab_auth_manager.FabAuthManager")
+    init = " ".join(services["airflow-init"]["command"])
+    assert "airflow users create --role Admin" in init and "$AIRFLOW_ADMIN_PASSWORD" in init
+    mlflow = services["mlflow"]
+    assert "--app-name basic-auth" in " ".join(mlflow["command"])
+    assert mlflow["environment"]["MLFLOW_AUTH_CONFIG_PATH"] == \
+        "/opt/rankct/config/mlflow-auth.ini"
+    auth = (ROOT / "config" / "mlflow-auth.ini").read_text()
+    assert "default_permission = READ" in auth and "/opt/rankct/var/" in auth
+    assert services["evidently"]["environment"]["EVIDENTLY_SECRET"]
+    assert "--requirepass" in " ".join(services["redis"]["command"])
+
+
+def test_references_resolve(resolved) -> None:
+    services = resolved["services"]
+    volumes = set(resolved["volumes"])
     for name, service in services.items():
         for target in service.get("depends_on", {}):
             assert target in services, f"{name} depends on unknown {target}"
@@ -62,24 +188,22 @@ def test_references_resolve(compose) -> None:
                 assert (ROOT / source).exists(), f"{name} mounts missing {source}"
     assert (ROOT / "Dockerfile").exists()
     assert "requirements.lock" in (ROOT / "Dockerfile").read_text()
+    example = (ROOT / ".env.example").read_text()
+    assert all(f"\n{name}=\n" in example for name in SECRETS)
 
 
-def test_production_wiring(compose) -> None:
-    services = compose["services"]
+def test_production_wiring(resolved) -> None:
+    services = resolved["services"]
     scheduler = services["airflow-scheduler"]["environment"]
     assert scheduler["RANKCT_PROFILE"] == "prod"
-    assert scheduler["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith(
-        "postgresql+psycopg2://") and "@postgres:5432/airflow" in \
-        scheduler["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    assert scheduler["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == (
+        "postgresql+psycopg2://rankct:test-postgres_password@postgres:5432/airflow")
     assert scheduler["RANKCT_MLFLOW_DB"].endswith("@postgres:5432/mlflow")
     spark = json.loads(scheduler["AIRFLOW_CONN_RANKCT_SPARK"])
     assert (spark["host"], spark["port"]) == ("spark://spark-master", 7077)
-    assert scheduler["RANKCT_REDIS"].startswith("redis:")
+    assert scheduler["RANKCT_REDIS"] == "redis:6379,password=test-redis_password"
     # Everything that reads or writes state shares one volume at RANKCT_HOME.
     for name in ("airflow-scheduler", "airflow-api-server", "mlflow", "evidently",
                  "spark-worker"):
         mounts = services[name]["volumes"]
         assert any(m.startswith("rankct-state:/opt/rankct/var") for m in mounts), name
-    assert "8080:8080" in services["airflow-api-server"]["ports"]
-    assert "5000:5000" in services["mlflow"]["ports"]
-    assert "8000:8000" in services["evidently"]["ports"]

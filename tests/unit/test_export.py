@@ -13,12 +13,12 @@ import numpy as np
 import onnx
 import pytest
 import xgboost as xgb
+from rankct.digests import sha256_file
 from rankct.errors import RankctError
 from rankct.export.onnx_model import (
     feature_names_of,
     onnx_session,
     save_onnx,
-    sha256_file,
     to_onnx,
 )
 from rankct.export.parity import GoldenSet, check_parity, golden_set

@@ -1,4 +1,5 @@
-"""Signed deployment webhook against a local HTTP server: signature, retries, give-up, timeout."""
+"""Signed deployment webhook against a local HTTP server: signature, retries, give-up, timeout;
+what the receiver got passes the receiver's own verification."""
 
 from __future__ import annotations
 
@@ -7,14 +8,17 @@ import logging
 
 import pytest
 from rankct.config import NotifyConfig, RankctConfig
-from rankct.notify import (
+from rankct.deploy.contract import (
+    DELIVERY_HEADER,
     SIGNATURE_HEADER,
-    build_payload,
-    encode,
-    notify,
+    Decision,
+    DeploymentPayload,
+    DeploymentRefused,
     sign,
-    verify,
+    signature_matches,
+    verify_delivery,
 )
+from rankct.notify import notify
 
 from tests.webhook import Receiver
 
@@ -23,10 +27,12 @@ ENV = {"RANKCT_WEBHOOK_SECRET": SECRET}
 
 
 @pytest.fixture
-def payload() -> dict:
-    return build_payload("marketplace_ranker", 7, "models:/m-abc", "ab" * 32,
-                         {"ndcg_at_10": 0.61}, "promote",
-                         artifacts={"bundle": "runs:/r1/export/7"})
+def payload() -> DeploymentPayload:
+    return DeploymentPayload.issue(
+        "marketplace_ranker", 7, Decision.PROMOTED, onnx_sha256="ab" * 32,
+        files={"model.onnx": "ab" * 32, "manifest.json": "cd" * 32},
+        artifacts={"bundle": "file:///mlflow/1/r1/artifacts/export/7"},
+        metrics={"test_ndcg_at_10": 0.61})
 
 
 @pytest.fixture
@@ -49,13 +55,18 @@ def test_signed_body_retried_after_500_then_sent(payload, sleeps, tmp_path) -> N
     # Backoff doubles: 0.5s then 1s before the second and third attempts.
     assert sleeps == [0.5, 1.0]
     headers, body = hook.requests[-1]
-    assert body == encode(payload) and json.loads(body)["version"] == "7"
+    assert body == payload.encode() and json.loads(body)["version"] == "7"
     assert headers[SIGNATURE_HEADER] == sign(body, SECRET)
-    assert verify(body, SECRET, headers[SIGNATURE_HEADER])
-    assert not verify(body + b" ", SECRET, headers[SIGNATURE_HEADER])
-    assert not verify(body, "other-secret", headers[SIGNATURE_HEADER])
-    # Every retry carries the same delivery id, so the receiver can drop duplicates.
-    assert len({h["X-Rankct-Delivery"] for h, _ in hook.requests}) == 1
+    assert signature_matches(body, SECRET, headers[SIGNATURE_HEADER])
+    assert not signature_matches(body + b" ", SECRET, headers[SIGNATURE_HEADER])
+    assert not signature_matches(body, "other-secret", headers[SIGNATURE_HEADER])
+    # What the receiver got is what its verifier accepts, and only with the right secret.
+    assert verify_delivery(body, headers[SIGNATURE_HEADER], SECRET) == payload
+    with pytest.raises(DeploymentRefused):
+        verify_delivery(body, headers[SIGNATURE_HEADER], "other-secret")
+    # Every retry carries the same bytes and delivery id, so the receiver can drop duplicates.
+    assert {h[DELIVERY_HEADER] for h, _ in hook.requests} == {payload.delivery_id}
+    assert {b for _, b in hook.requests} == {body}
     record = json.loads((tmp_path / "notify.json").read_text())
     assert record["status"] == "sent" and record["attempts"] == 3 and record["alert"] is False
 

@@ -5,10 +5,14 @@ ones fail at once (see :class:`rankct.airflow.operators.StageOperator`)."""
 from __future__ import annotations
 
 import os
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rankct.airflow.callbacks import alert_on_failure
+
+# The DAGs' start_date. Airflow runs no task for a logical date before it, so it is earlier than
+# any interaction log: with catchup off, the scheduler still begins at the latest interval.
+EARLIEST_DAY = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def default_args(retries: int = 2, timeout: timedelta = timedelta(hours=2)) -> dict[str, Any]:

@@ -6,7 +6,9 @@ heavy. Its summary becomes the task's XCom; addresses in it become the task's li
 
 Expected failures (:class:`rankct.errors.RankctError`: a gate that stopped, a check that found a
 problem, a missing input) fail the task at once, without retries: retrying cannot fix bad data.
-A warm-up day skips the rest of the run. Anything else is unexpected and is retried.
+A service that did not answer (:class:`rankct.errors.ServiceUnavailable`, after the library's
+own retries) is retried like anything unexpected: it may be back by the next try. A warm-up day
+skips the rest of the run.
 """
 
 from __future__ import annotations
@@ -64,8 +66,10 @@ class StageOperator(BaseOperator):
         except StageSkipped as skipped:
             raise AirflowSkipException(str(skipped)) from skipped
         except RankctError as failure:
-            # Bad input or a failed gate: the message says what and what to do; no retry.
             context[FAILURE_KEY] = str(failure)
+            if failure.retryable:  # a service is down: Airflow's retries, then a failure
+                raise
+            # Bad input or a failed gate: the message says what and what to do; no retry.
             self._push_links(context, getattr(failure, "summary", {}))  # e.g. the drift report
             raise AirflowFailException(str(failure)) from failure
         except Exception as failure:

@@ -1,5 +1,7 @@
 """What a task needs from its DAG run: the day it works on and the configuration, with the
-run's per-run overrides (DAG params) applied."""
+run's per-run overrides (DAG params) applied. Only training parameters and the search budget
+may be overridden per run (:mod:`rankct.overrides`); gate thresholds, the webhook and the stores
+come from the profile."""
 
 from __future__ import annotations
 
@@ -8,8 +10,9 @@ from typing import Any
 
 from airflow.sdk import Param
 
-from rankct.config import RankctConfig, load_config, with_overrides
+from rankct.config import RankctConfig, load_config
 from rankct.errors import RankctError
+from rankct.overrides import ALLOWED, apply_run_overrides
 
 # DAG params of the training DAG: typed fields in the trigger form, each mapped to the setting
 # it overrides for that run only. ``overrides`` takes any other setting by its dotted path.
@@ -21,17 +24,11 @@ OVERRIDE_PARAMS: dict[str, tuple[str, Param]] = {
     "search_trials": ("training.search_trials", Param(
         None, type=["null", "integer"], minimum=0,
         description="random-search trials before the final fit (default: none)")),
-    "max_drift_share": ("gate.max_drift_share", Param(
-        None, type=["null", "number"], exclusiveMinimum=0, maximum=1,
-        description="data gate 2: share of drifted feature columns allowed, e.g. after a "
-                    "known market shift")),
-    "min_ndcg": ("gate.min_ndcg", Param(
-        None, type=["null", "number"], minimum=0, maximum=1,
-        description="model gate: floor on the challenger's NDCG@10")),
 }
 OVERRIDES_PARAM = Param({}, type="object",
-                        description='any other setting for this run, by dotted path: '
-                                    '{"training.eta": 0.05, "gate.max_churn": 0.9}')
+                        description='other training settings for this run, by dotted path: '
+                                    '{"training.eta": 0.05, "training.max_depth": 8}; allowed: '
+                                    + ", ".join(ALLOWED))
 
 
 def training_params() -> dict[str, Param]:
@@ -51,10 +48,9 @@ def run_overrides(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_config(context: dict[str, Any]) -> RankctConfig:
-    """The profile's configuration with this run's overrides."""
-    overrides = run_overrides(dict(context.get("params") or {}))
-    config = load_config()
-    return with_overrides(config, overrides) if overrides else config
+    """The profile's configuration with this run's overrides (only allowed ones: a
+    :class:`rankct.errors.ConfigError` names any other)."""
+    return apply_run_overrides(load_config(), run_overrides(dict(context.get("params") or {})))
 
 
 def run_day(context: dict[str, Any]) -> date:

@@ -17,13 +17,13 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
+from rankct.digests import sha256_file, tree_digests
 from rankct.errors import RankctError
 from rankct.export.onnx_model import (
     INPUT_NAME,
     OUTPUT_NAME,
     load_onnx,
     save_onnx,
-    sha256_file,
     to_onnx,
 )
 from rankct.export.parity import GoldenSet, ParityReport, check_parity, golden_set
@@ -108,8 +108,7 @@ def export_bundle(booster: xgb.Booster, feature_names: list[str], golden: Golden
         frame.to_parquet(tmp / "golden.parquet", index=False)
         vespa_package(onnx_path, booster, names, tmp, app_name=app_name, item_fields=item_fields)
         triton_repository(onnx_path, tmp / "triton", model_name=model_name, version=version)
-        files = {p.relative_to(tmp).as_posix(): sha256_file(p)
-                 for p in sorted(tmp.rglob("*")) if p.is_file()}
+        files = tree_digests(tmp)
         write_json_atomic(tmp / "manifest.json", {
             "version": version, "model_name": model_name, "feature_names": names,
             "onnx_sha256": sha, "input": INPUT_NAME, "output": OUTPUT_NAME,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from google.protobuf.message import DecodeError
 from onnx import TensorProto, helper
 
 from rankct.errors import RankctError
+from rankct.io import atomic_file
 
 INPUT_NAME = "features"
 OUTPUT_NAME = "score"
@@ -144,27 +144,11 @@ def _tree_attributes(trees: list[dict[str, Any]]) -> dict[str, list[Any]]:
 def save_onnx(model: onnx.ModelProto, path: Path | str) -> str:
     """Write ``model`` through a temporary sibling and a rename; return the sha256 of the bytes."""
     data = model.SerializeToString()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".tmp-{path.name}-{uuid.uuid4().hex[:8]}"
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_file(path) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
     return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path: Path | str) -> str:
-    """The sha256 hex digest of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def load_onnx(source: ModelSource) -> onnx.ModelProto:

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
+from rankct.digests import sha256_file
 from rankct.errors import RankctError
 from rankct.export.bundle import REQUEST_COLUMN, ExportBundle
 from rankct.export.onnx_model import (
@@ -28,7 +29,6 @@ from rankct.export.onnx_model import (
     OUTPUT_NAME,
     feature_names_of,
     onnx_session,
-    sha256_file,
 )
 from rankct.export.parity import _order_mismatches
 from rankct.export.triton import NUMPY_TYPES, read_triton_config

@@ -8,9 +8,7 @@ request features arrive with the query as ``query(name)`` inputs.
 
 from __future__ import annotations
 
-import os
 import re
-import uuid
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,7 @@ import xgboost as xgb
 
 from rankct.errors import RankctError
 from rankct.export.onnx_model import INPUT_NAME, OUTPUT_NAME, feature_names_of, margin_base_score
-from rankct.io import atomic_dir
+from rankct.io import atomic_dir, atomic_file
 
 ONNX_MODEL = "ranker"
 # Features with these prefixes are known per user or per request, not per item: query inputs.
@@ -163,15 +161,10 @@ def _schema(schema: str, profile: str, names: list[str], fields: dict[str, str],
 
 def _zip(folder: Path, target: Path) -> Path:
     """Zip ``folder`` with fixed timestamps (same package, same bytes), atomically."""
-    tmp = target.parent / f".tmp-{target.name}-{uuid.uuid4().hex[:8]}"
-    try:
-        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
-            for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-                info = zipfile.ZipInfo(path.relative_to(folder).as_posix(), (1980, 1, 1, 0, 0, 0))
-                zf.writestr(info, path.read_bytes(), compress_type=zipfile.ZIP_DEFLATED)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_file(target) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            info = zipfile.ZipInfo(path.relative_to(folder).as_posix(), (1980, 1, 1, 0, 0, 0))
+            zf.writestr(info, path.read_bytes(), compress_type=zipfile.ZIP_DEFLATED)
     return target
 
 

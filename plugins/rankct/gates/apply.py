@@ -1,15 +1,19 @@
 """Run the model gate on a registered challenger and act on the verdict.
 
-The order makes a killed task harmless: :func:`decide` writes the decision record first;
-:func:`apply_decision` then tags the version with the verdict read back from that record, and
-the champion alias moves last (only for a version tagged ``passed``;
-:func:`rankct.registry.promote` refuses any other). The training DAG runs the two as separate
-tasks, with the serving export between them, so the alias never points at a version whose
-artifacts do not exist yet. A re-run repeats the same steps to the same end state.
+The order makes a killed task harmless: :func:`decide` writes the decision record first and
+logs its sha256 on the version; :func:`apply_decision` then reads the record back, refuses it
+unless its digest is the one the gate logged and every mandatory check is in it and passed,
+tags the version with the verdict, and the champion alias moves last (only for a version tagged
+``passed``; :func:`rankct.registry.promote` refuses any other, and any version a rollback
+removed). The training DAG runs the two as separate tasks, with the serving export between
+them, so the alias never points at a version whose artifacts do not exist yet. A re-run
+repeats the same steps to the same end state.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,14 +21,27 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from rankct.config import RankctConfig
+from rankct.digests import sha256_file
 from rankct.errors import RankctError
 from rankct.evaluation.comparison import Churn
-from rankct.gates.checks import Verdict
+from rankct.gates.checks import Check, Verdict
 from rankct.gates.model_gate import model_gate
 from rankct.io import write_json_atomic
-from rankct.registry.aliases import champion_version, promote, record_decision, reject
+from rankct.registry.aliases import (
+    champion_version,
+    promote,
+    record_decision,
+    reject,
+    set_version_tags,
+)
 from rankct.registry.runs import log_files, version_reports_dir
-from rankct.registry.store import TAG_PREVIOUS_CHAMPION, Store
+from rankct.registry.store import TAG_DECISION_SHA256, Store
+
+# Checks a decision must hold, passed, before it can promote: whatever else is configured, a
+# record without them did not come from the model gate (or the gate skipped something).
+MANDATORY_CHECKS = ("ndcg_floor", "onnx_parity", "data_gate_2")
+# ...and, when a champion was evaluated, the paired comparison with it.
+MANDATORY_WITH_CHAMPION = ("non_regression",)
 
 if TYPE_CHECKING:
     from rankct.export.parity import ParityReport
@@ -74,39 +91,64 @@ def decide(store: Store, config: RankctConfig, version: str, *,
                          slices=slices, parity=parity)
     verdict.extra.update(model=store.model_name, challenger_version=version,
                          champion_version=evaluated_champion,
-                         outcome="promoted" if verdict.passed else "rejected")
+                         outcome="promoted" if verdict.passed else "rejected",
+                         run_overrides=config.run_overrides)
     path = write_json_atomic(decision_path(config, version), verdict.as_dict())
+    set_version_tags(store, version, {TAG_DECISION_SHA256: sha256_file(path)})
     log_files(store, version, [path], "gate")
     return Decision(version, verdict, path, evaluated_champion, None)
 
 
-def apply_decision(store: Store, version: str, record: Path) -> Decision:
+def missing_checks(verdict: Verdict, evaluated_champion: str | None) -> list[str]:
+    """Mandatory checks that are absent from ``verdict`` or did not pass."""
+    required = MANDATORY_CHECKS + (MANDATORY_WITH_CHAMPION if evaluated_champion else ())
+    found = {check.name: check for check in verdict.checks}
+    missing = [name for name in required if name not in found or not found[name].passed]
+    if evaluated_champion and "non_regression" in found and found["non_regression"].value is None:
+        missing.append("non_regression (a champion was evaluated, but nothing was compared)")
+    return missing
+
+
+def apply_decision(store: Store, version: str, record: Path, *,
+                   run: str | None = None) -> Decision:
     """Act on the decision record of ``version``: tag it and, if it passed, move ``champion``.
 
-    The record is read back from disk, so only what the gate wrote can promote a version, and a
-    champion that changed since the decision makes the decision stale (refused).
+    The record is read back from disk and must be byte for byte the one the gate wrote (its
+    sha256 is the version's ``decision_sha256`` tag); a promotion also needs every mandatory
+    check in it, passed, and the champion it was judged against still serving.
     """
-    import json
-
-    from rankct.gates.checks import Check
-
-    document = json.loads(Path(record).read_text())
-    if str(document.get("challenger_version")) != str(version):
+    version = str(version)
+    data = Path(record).read_bytes()
+    logged = store.client.get_model_version(store.model_name, version).tags.get(
+        TAG_DECISION_SHA256)
+    digest = hashlib.sha256(data).hexdigest()
+    if logged != digest:
+        raise RankctError(f"decision record {record} (sha256 {digest[:12]}...) is not the one the "
+                          f"gate logged on version {version} "
+                          f"({(logged or 'none')[:12]}...): not acting on it",
+                          hint="re-run the gate task of this run; never edit a decision record")
+    document = json.loads(data)
+    if str(document.get("challenger_version")) != version:
         raise RankctError(f"decision record {record} is about version "
                           f"{document.get('challenger_version')}, not {version}",
                           hint="re-run the gate task of this run")
     evaluated = document.get("champion_version")
-    _require_current(store, str(version), evaluated)
     extra = {k: v for k, v in document.items() if k not in ("passed", "reasons", "checks")}
     verdict = Verdict([Check(**check) for check in document["checks"]], extra)
     if verdict.passed:
-        record_decision(store, str(version), True, [])
-        # A re-run finds the alias already moved: the replaced version is in the tags.
-        replaced = promote(store, str(version)) or store.client.get_model_version(
-            store.model_name, str(version)).tags.get(TAG_PREVIOUS_CHAMPION)
-        return Decision(str(version), verdict, Path(record), str(version), replaced)
-    reject(store, str(version), verdict.reasons)
-    return Decision(str(version), verdict, Path(record), champion_version(store), None)
+        missing = missing_checks(verdict, evaluated)
+        if missing:
+            raise RankctError(f"decision record {record} passes version {version} without the "
+                              f"mandatory check(s) {', '.join(missing)}: not promoted",
+                              hint="re-run the gate task; the champion is unchanged")
+        record_decision(store, version, True, [])
+        # A re-run finds the alias already moved: promote returns the version it replaced.
+        replaced = promote(store, version, expected_champion=evaluated, run=run,
+                           reason=f"passed the model gate (decision record {record}, "
+                                  f"sha256 {digest[:12]}...)")
+        return Decision(version, verdict, Path(record), version, replaced)
+    reject(store, version, verdict.reasons)
+    return Decision(version, verdict, Path(record), champion_version(store), None)
 
 
 def decide_and_apply(store: Store, config: RankctConfig, version: str, **inputs) -> Decision:

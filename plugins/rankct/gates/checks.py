@@ -30,14 +30,15 @@ class Check:
 
 @dataclass(frozen=True)
 class Verdict:
-    """Every check of a gate; it passes when all of them pass."""
+    """Every check of a gate; it passes when it ran at least one check and all of them pass."""
 
     checks: list[Check]
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
-        return all(check.passed for check in self.checks)
+        # A verdict without checks judged nothing: it cannot pass anything.
+        return bool(self.checks) and all(check.passed for check in self.checks)
 
     @property
     def reasons(self) -> list[str]:

@@ -21,6 +21,8 @@ from pathlib import Path
 from rankct.errors import RankctError
 
 _TASK_START = re.compile(r"\[DAG TEST\] starting task_id=(\S+)")
+# Task states that mean the task was reached: it ran, or was skipped or blocked by one that ran.
+_REACHED = frozenset({"success", "failed", "skipped", "upstream_failed", "up_for_retry"})
 _RUN_ID = re.compile(r"run_id=(manual__\S+?)(?:\s|$|,)")
 
 
@@ -46,6 +48,12 @@ class DagRunResult:
     @property
     def failed_tasks(self) -> list[str]:
         return [t.task_id for t in self.tasks if t.state == "failed"]
+
+    @property
+    def ran_nothing(self) -> bool:
+        """True when not one task of the run was reached (e.g. a logical date Airflow would
+        not run): such a run did nothing, whatever state Airflow gave it."""
+        return not any(t.state in _REACHED for t in self.tasks)
 
 
 def _airflow() -> str:
@@ -87,13 +95,16 @@ def dags_test(dag_id: str, day: date, env: dict[str, str], log_dir: Path, *,
     seconds = time.perf_counter() - started
     tasks = task_records(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"], dag_id, run_id) \
         if run_id else []
-    state = "success" if proc.returncode == 0 else "failed"
     if run_id is None:
         raise RankctError(f"`airflow dags test {dag_id} {day}` did not start a run "
                           f"(exit {proc.returncode})",
                           hint=f"see {log}: the DAG may not import (`airflow dags list-import-"
                                "errors`)")
-    return DagRunResult(dag_id, day, run_id, state, seconds, log, tasks)
+    result = DagRunResult(dag_id, day, run_id, "success" if proc.returncode == 0 else "failed",
+                          seconds, log, tasks)
+    if result.ran_nothing:
+        result.state = "failed"  # Airflow calls a run of no tasks a success; it did nothing
+    return result
 
 
 def task_records(metadata_uri: str, dag_id: str, run_id: str) -> list[TaskRecord]:

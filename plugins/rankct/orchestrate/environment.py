@@ -15,9 +15,16 @@ from pathlib import Path
 
 from rankct.config import REPO_ROOT, RankctConfig
 
+AIRFLOW_ADMIN = "admin"
+
 
 def airflow_home(config: RankctConfig) -> Path:
     return config.home / "airflow"
+
+
+def passwords_file(config: RankctConfig) -> Path:
+    """The Airflow UI's login of the local profile (Airflow's simple auth manager reads it)."""
+    return airflow_home(config) / "simple_auth_manager_passwords.json"
 
 
 def metadata_uri(config: RankctConfig, environ: dict[str, str] | None = None) -> str:
@@ -39,8 +46,11 @@ def airflow_environment(config: RankctConfig,
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
-        # Local UIs: everyone is admin; production sets its own auth manager.
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+        # A real login even locally: one admin whose password rankct generates (rankct.
+        # orchestrate.ui.airflow_login); production sets its own auth manager.
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{AIRFLOW_ADMIN}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords_file(config)),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_uri(config, env),
         "AIRFLOW_CONN_RANKCT_SPARK": json.dumps({"conn_type": "spark",
                                                  "host": config.spark.master}),

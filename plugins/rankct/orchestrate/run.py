@@ -102,7 +102,7 @@ def _run(dag_id: str, day: date, env: dict[str, str], logs: Path,
                        on_task=lambda task: progress.say(f"{day}  {dag_id}.{task}"))
     progress.say(f"{day}  {dag_id}: {result.state} in {result.seconds:.0f}s"
                  + (f" (failed: {', '.join(result.failed_tasks)})" if result.failed_tasks
-                    else ""))
+                    else "") + (" (no task ran)" if result.ran_nothing else ""))
     return result
 
 
@@ -111,7 +111,11 @@ def _train_day(config: RankctConfig, day: date, env: dict[str, str], logs: Path,
     result = _run(TRAINING_DAG, day, env, logs, progress)
     outcome = DayRun(config, day).outcome() or {"day": day.isoformat(), "state": "failed",
                                                 "detail": f"no outcome recorded; see {result.log}"}
-    if result.state == "failed" and outcome["state"] in ("running", "passed"):
+    if result.ran_nothing:
+        outcome = {"day": day.isoformat(), "state": "failed",
+                   "detail": f"no task of {TRAINING_DAG} ran for {day} (run {result.run_id}); "
+                             f"see {result.log}"}
+    elif result.state == "failed" and outcome["state"] in ("running", "passed"):
         outcome = {**outcome, "state": "failed",
                    "detail": f"tasks {', '.join(result.failed_tasks)} failed; see {result.log}"}
     progress.say(f"{day}  outcome: {outcome['state']}"

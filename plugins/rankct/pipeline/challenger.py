@@ -48,7 +48,8 @@ def validate_training_set(config: RankctConfig, day: date) -> dict[str, Any]:
         raise DataGateFailed(f"data gate 2 stopped the training set of {day}: "
                              + "; ".join(verdict.reasons),
                              hint="inspect the drift report; if the shift is real, raise "
-                                  "gate.max_drift_share for one run (DAG param) and retrain")
+                                  "gate.max_drift_share in the profile (or "
+                                  "RANKCT__GATE__MAX_DRIFT_SHARE) and run the day again")
     return summary
 
 
@@ -78,7 +79,8 @@ def train_challenger(config: RankctConfig, day: date,
         store, outcome.ranker.booster, frame, feature_names=features,
         params=outcome.ranker.params, metrics=metrics,
         data_interval=(date.fromisoformat(days[0]), date.fromisoformat(days[-1])),
-        slice_table=slices, airflow_run_id=airflow_run_id, run_name=f"train {day}")
+        slice_table=slices, airflow_run_id=airflow_run_id, run_name=f"train {day}",
+        run_overrides=config.run_overrides)
     return run.write("train", {
         "version": registered.version, "run_id": registered.run_id,
         "model_uri": registered.model_uri, "mlflow_url": run_url(config, store, registered.run_id),

@@ -62,7 +62,8 @@ def judge_challenger(config: RankctConfig, day: date) -> dict[str, Any]:
         "decision_url": record_url})
 
 
-def _apply(config: RankctConfig, day: date, expect_passed: bool) -> tuple[DayRun, Any]:
+def _apply(config: RankctConfig, day: date, expect_passed: bool,
+           airflow_run_id: str | None = None) -> tuple[DayRun, Any]:
     from pathlib import Path
 
     from rankct.gates.apply import apply_decision
@@ -81,17 +82,21 @@ def _apply(config: RankctConfig, day: date, expect_passed: bool) -> tuple[DayRun
         if str(shipped["version"]) != str(gate["version"]):
             raise RankctError(f"the export of {day} is of version {shipped['version']}, not "
                               f"{gate['version']}", hint="re-run the export task of this run")
-    return run, apply_decision(open_store(config), gate["version"], Path(gate["record"]))
+    return run, apply_decision(open_store(config), gate["version"], Path(gate["record"]),
+                               run=airflow_run_id)
 
 
-def promote_challenger(config: RankctConfig, day: date) -> dict[str, Any]:
+def promote_challenger(config: RankctConfig, day: date,
+                       airflow_run_id: str | None = None) -> dict[str, Any]:
     """Move ``champion`` to the day's challenger, which the gate passed and the export shipped.
 
     The champion it replaces keeps the alias ``previous_champion`` (for ``rankct rollback``).
+    A version that was rolled back since is refused (a retried or cleared task cannot undo
+    the rollback); the move is recorded in the alias history with ``airflow_run_id``.
     """
     from rankct.registry.urls import version_url
 
-    run, decision = _apply(config, day, expect_passed=True)
+    run, decision = _apply(config, day, expect_passed=True, airflow_run_id=airflow_run_id)
     shipped = run.read("export")
     run.record_outcome("promoted", f"replaced v{decision.replaced}" if decision.replaced
                        else "first champion", decision.version)

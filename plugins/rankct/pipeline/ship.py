@@ -15,15 +15,6 @@ from rankct.errors import RankctError
 from rankct.pipeline.day import DayRun
 
 
-class NotificationFailed(RankctError):
-    """The deployment webhook did not accept the promotion after every retry.
-
-    The promotion stands (serving follows the alias); the failure is recorded and alerted on.
-    """
-
-    exit_code = 3
-
-
 def export_challenger(config: RankctConfig, day: date) -> dict[str, Any]:
     """Export the day's passed challenger (ONNX with parity, Vespa, Triton), log the bundle to
     its MLflow run (onnx flavour) and tag the version with the ONNX sha256."""
@@ -32,7 +23,7 @@ def export_challenger(config: RankctConfig, day: date) -> dict[str, Any]:
     from rankct.export.bundle import export_bundle, log_bundle
     from rankct.pipeline.challenger import load_training_set
     from rankct.registry import load_booster, open_store, set_version_tags
-    from rankct.registry.store import TAG_ONNX_SHA256
+    from rankct.registry.store import TAG_ONNX_MODEL_URI, TAG_ONNX_SHA256
     from rankct.registry.urls import artifact_url
     from rankct.training.split import split_by_time
 
@@ -52,7 +43,8 @@ def export_challenger(config: RankctConfig, day: date) -> dict[str, Any]:
     run_id = store.client.get_model_version(store.model_name, version).run_id
     with store.activated(), mlflow.start_run(run_id=run_id):
         logged = log_bundle(bundle)
-    set_version_tags(store, version, {TAG_ONNX_SHA256: bundle.onnx_sha256})
+    set_version_tags(store, version, {TAG_ONNX_SHA256: bundle.onnx_sha256,
+                                      TAG_ONNX_MODEL_URI: logged["model_uri"]})
     return run.write("export", {
         "version": version, "bundle": str(bundle.root), "onnx": str(bundle.onnx_path),
         "onnx_sha256": bundle.onnx_sha256, "onnx_uri": logged["model_uri"],
@@ -62,29 +54,32 @@ def export_challenger(config: RankctConfig, day: date) -> dict[str, Any]:
 
 
 def notify_deployment(config: RankctConfig, day: date) -> dict[str, Any]:
-    """POST the signed promotion payload to ``notify.url`` (timeout, retries with backoff).
+    """POST the signed deployment payload of the day's promotion to ``notify.url`` (timeout,
+    retries with backoff).
 
-    Raises :class:`NotificationFailed` after recording ``notify.json`` when every attempt
+    Raises :class:`rankct.deploy.announce.AnnouncementFailed` after recording ``notify.json`` when every attempt
     failed; the promotion is not undone. Without a configured URL the notification is recorded
-    as skipped.
+    as skipped. A version that is no longer the champion (a later day promoted another, or it
+    was rolled back) is not announced: that would deploy what the registry does not serve.
     """
-    from rankct.notify import build_payload, notify
+    from rankct.deploy.announce import AnnouncementFailed, announce
+    from rankct.deploy.contract import Decision
+    from rankct.registry import open_store
 
     run = DayRun(config, day)
-    promoted, shipped = run.read("promote"), run.read("export")
-    metrics = run.read("evaluate")["metrics"]["challenger"]
-    payload = build_payload(config.mlflow.registered_model, promoted["version"],
-                            shipped["onnx_uri"], shipped["onnx_sha256"],
-                            {k: v for k, v in metrics.items() if k.startswith("ndcg")},
-                            "promoted", artifacts={"bundle": shipped["artifact_uri"]},
-                            day=day.isoformat(), decision_record=run.read("gate")["record"])
-    sent = notify(payload, config.notify, record_dir=run.root)
-    summary = run.write("notification", {"version": promoted["version"], "status": sent.status,
-                                   "attempts": sent.attempts, "error": sent.error})
-    if sent.status == "failed":
-        raise NotificationFailed(
+    promoted = run.read("promote")
+    sent = announce(config, open_store(config), promoted["version"], Decision.PROMOTED,
+                    context={"day": day.isoformat(), "decision_record": run.read("gate")["record"]},
+                    record_dir=run.root)
+    result = sent.result
+    summary = run.write("notification", {
+        "version": promoted["version"], "status": result.status, "attempts": result.attempts,
+        "error": result.error, "delivery_id": sent.payload.delivery_id,
+        "record": str(sent.record)})
+    if result.status == "failed":
+        raise AnnouncementFailed(
             f"the deployment webhook {config.notify.url} refused the promotion of version "
-            f"{promoted['version']} after {sent.attempts} attempt(s): {sent.error}",
-            hint="the champion stays promoted; fix the receiver, then clear this task to "
-                 "send again (run folder: notify.json)")
+            f"{promoted['version']} after {result.attempts} attempt(s): {result.error}",
+            hint="the champion stays promoted; fix the receiver, then announce it again with "
+                 "`rankct deploy notify` (run folder: notify.json)")
     return summary

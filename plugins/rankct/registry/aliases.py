@@ -3,7 +3,12 @@
 Serving follows the alias ``champion``; moving it is the one publishing step, so it comes last.
 A promoted version records the champion it replaced (tag ``previous_champion``), and the alias
 ``previous_champion`` points at that version, so a rollback restores it and can go on down the
-chain.
+chain. Every move of ``champion`` runs under the alias lock (one writer at a time), re-reads the
+aliases inside it, and is appended to the alias history (``rankct models --history``).
+
+A version that a rollback removed is tagged ``rolled_back`` and is never promoted again: a
+retried or cleared promotion task of its day is refused; only a new training run can replace
+the champion.
 """
 
 from __future__ import annotations
@@ -12,18 +17,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from rankct.errors import RankctError
+from rankct.registry.history import AliasAction, AliasChange, append_change
+from rankct.registry.lock import alias_lock
 from rankct.registry.store import (
     ALIAS_CHAMPION,
     ALIAS_PREVIOUS,
     PASSED,
     REJECTED,
     TAG_DATA_INTERVAL,
+    TAG_DECISION_SHA256,
     TAG_GATE_DECISION,
     TAG_GATE_REASONS,
     TAG_PREVIOUS_CHAMPION,
     TAG_ROLLED_BACK,
     Store,
 )
+
+# ``promote(expected_champion=ANY)``: do not hold the promotion to a particular champion.
+ANY = object()
 
 
 @dataclass(frozen=True)
@@ -39,13 +50,29 @@ class VersionInfo:
 
 
 def alias_version(store: Store, alias: str) -> str | None:
-    """The version an alias points at, or None when the alias is not set."""
+    """The version an alias points at, or None when the alias (or the model) does not exist.
+
+    Only MLflow's "not found" means None: a store that does not answer raises
+    :class:`rankct.errors.ServiceUnavailable` after its retries, so an outage is never
+    mistaken for "there is no champion" (which would judge the next challenger on floors alone).
+    """
     from mlflow.exceptions import MlflowException
 
     try:
         return str(store.client.get_model_version_by_alias(store.model_name, alias).version)
-    except MlflowException:
-        return None
+    except MlflowException as exc:
+        if _not_found(exc):
+            return None
+        raise
+
+
+def _not_found(exc: Any) -> bool:
+    """MLflow's answers for a missing model (RESOURCE_DOES_NOT_EXIST) or alias (its message)."""
+    if getattr(exc, "error_code", None) == "RESOURCE_DOES_NOT_EXIST":
+        return True
+    message = str(getattr(exc, "message", exc))
+    return (getattr(exc, "error_code", None) == "INVALID_PARAMETER_VALUE"
+            and "alias" in message and "not found" in message)
 
 
 def champion_version(store: Store) -> str | None:
@@ -77,26 +104,42 @@ def record_decision(store: Store, version: str, passed: bool, reasons: list[str]
                                       TAG_GATE_REASONS: "; ".join(reasons) or "all checks passed"})
 
 
-def promote(store: Store, version: str) -> str | None:
+def promote(store: Store, version: str, *, expected_champion: Any = ANY,
+            reason: str = "passed the model gate", run: str | None = None) -> str | None:
     """Make ``version`` the champion; return the champion it replaced (None if none).
 
-    Only a version the gate passed can be promoted: the champion is never replaced by a version
-    that failed or skipped the gate. Promoting the current champion changes nothing.
+    Only a version the gate passed and no rollback removed can be promoted. With
+    ``expected_champion`` the promotion happens only if the champion is still that version
+    (None: still none), checked under the alias lock: a decision taken against another champion
+    is stale. Promoting the current champion changes nothing and returns the version it replaced.
     """
     version = str(version)
-    tags = store.client.get_model_version(store.model_name, version).tags
-    if tags.get(TAG_GATE_DECISION) != PASSED:
-        raise RankctError(f"version {version} of {store.model_name} has gate decision "
-                          f"{tags.get(TAG_GATE_DECISION)!r}, not 'passed': not promoted",
-                          hint="run the model gate on it (decide_and_apply)")
-    current = champion_version(store)
-    if current == version:
-        return None
-    if current is not None:
-        store.client.set_model_version_tag(store.model_name, version, TAG_PREVIOUS_CHAMPION,
-                                           current)
-        store.client.set_registered_model_alias(store.model_name, ALIAS_PREVIOUS, current)
-    store.client.set_registered_model_alias(store.model_name, ALIAS_CHAMPION, version)
+    with alias_lock(store):
+        tags = store.client.get_model_version(store.model_name, version).tags
+        if tags.get(TAG_GATE_DECISION) != PASSED:
+            raise RankctError(f"version {version} of {store.model_name} has gate decision "
+                              f"{tags.get(TAG_GATE_DECISION)!r}, not 'passed': not promoted",
+                              hint="run the model gate on it (decide_and_apply)")
+        if tags.get(TAG_ROLLED_BACK) == "true":
+            raise RankctError(f"version {version} of {store.model_name} was rolled back: it is "
+                              "not promoted again",
+                              hint="a new training run makes a new challenger; `rankct models "
+                                   "--history` shows when and why it was rolled back")
+        current = champion_version(store)
+        if current == version:
+            return tags.get(TAG_PREVIOUS_CHAMPION)
+        if expected_champion is not ANY and current != expected_champion:
+            raise RankctError(f"the champion is version {current}, but version {version} was "
+                              f"judged against {expected_champion or 'no champion'}",
+                              hint="evaluate the challenger against the current champion again")
+        if current is not None:
+            store.client.set_model_version_tag(store.model_name, version,
+                                               TAG_PREVIOUS_CHAMPION, current)
+            store.client.set_registered_model_alias(store.model_name, ALIAS_PREVIOUS, current)
+        store.client.set_registered_model_alias(store.model_name, ALIAS_CHAMPION, version)
+        append_change(store.state_dir, AliasChange.now(
+            AliasAction.PROMOTE, store.model_name, version, current, reason, run,
+            tags.get(TAG_DECISION_SHA256)))
     return current
 
 
@@ -108,22 +151,30 @@ def reject(store: Store, version: str, reasons: list[str]) -> None:
     record_decision(store, str(version), False, reasons or ["rejected"])
 
 
-def rollback(store: Store) -> str:
-    """Restore the previous champion; return the version serving now."""
-    current = champion_version(store)
-    previous = alias_version(store, ALIAS_PREVIOUS)
-    if current is None or previous is None:
-        raise RankctError(f"model {store.model_name!r} has no previous champion to roll back to "
-                          f"(champion: {current or 'none'})",
-                          hint="a rollback needs at least two promotions")
-    client = store.client
-    client.set_model_version_tag(store.model_name, current, TAG_ROLLED_BACK, "true")
-    client.set_registered_model_alias(store.model_name, ALIAS_CHAMPION, previous)
-    before = client.get_model_version(store.model_name, previous).tags.get(TAG_PREVIOUS_CHAMPION)
-    if before:
-        client.set_registered_model_alias(store.model_name, ALIAS_PREVIOUS, before)
-    else:
-        client.delete_registered_model_alias(store.model_name, ALIAS_PREVIOUS)
+def rollback(store: Store, *, reason: str = "rolled back by an operator",
+             run: str | None = None) -> str:
+    """Restore the previous champion; return the version serving now.
+
+    The version it removes is tagged ``rolled_back`` and is never promoted again.
+    """
+    with alias_lock(store):
+        current = champion_version(store)
+        previous = alias_version(store, ALIAS_PREVIOUS)
+        if current is None or previous is None:
+            raise RankctError(f"model {store.model_name!r} has no previous champion to roll back "
+                              f"to (champion: {current or 'none'})",
+                              hint="a rollback needs at least two promotions")
+        client = store.client
+        client.set_model_version_tag(store.model_name, current, TAG_ROLLED_BACK, "true")
+        client.set_registered_model_alias(store.model_name, ALIAS_CHAMPION, previous)
+        before = client.get_model_version(store.model_name, previous).tags.get(
+            TAG_PREVIOUS_CHAMPION)
+        if before:
+            client.set_registered_model_alias(store.model_name, ALIAS_PREVIOUS, before)
+        else:
+            client.delete_registered_model_alias(store.model_name, ALIAS_PREVIOUS)
+        append_change(store.state_dir, AliasChange.now(
+            AliasAction.ROLLBACK, store.model_name, previous, current, reason, run))
     return previous
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import tempfile
@@ -25,6 +26,7 @@ from rankct.registry.store import (
     TAG_FEATURE_SERVICE,
     TAG_GATE_DECISION,
     TAG_GIT_COMMIT,
+    TAG_RUN_OVERRIDES,
     Store,
 )
 
@@ -91,13 +93,15 @@ def log_training_run(store: Store, booster: Any, train_frame: pd.DataFrame, *,
                      feature_service: str = "ranker_v1", slice_table: pd.DataFrame | None = None,
                      airflow_run_id: str | None = None, commit: str | None = None,
                      label: str = "grade", reference_rows: int = 20_000,
-                     run_name: str | None = None) -> RegisteredVersion:
+                     run_name: str | None = None,
+                     run_overrides: dict[str, Any] | None = None) -> RegisteredVersion:
     """Log a trained ranker and register it as a new version with alias ``challenger``.
 
     The run gets params, metrics ("ndcg@10" logged as "ndcg_at_10"), the feature list, a
     feature-importance plot, the per-slice table, a bounded sample of the training frame (the
     reference of data gate 2) and the model (xgboost flavour, signature, input example). The run
-    and the version carry the registry tags; gate decision starts as ``pending``.
+    and the version carry the registry tags, ``run_overrides`` among them (the per-run settings
+    the DAG run changed, ``{}`` for none); gate decision starts as ``pending``.
     """
     import mlflow
     import xgboost as xgb
@@ -107,7 +111,8 @@ def log_training_run(store: Store, booster: Any, train_frame: pd.DataFrame, *,
     fingerprint = dataset_fingerprint(train_frame)
     tags = {TAG_DATA_INTERVAL: f"{data_interval[0]}/{data_interval[1]}",
             TAG_DATASET_FINGERPRINT: fingerprint, TAG_FEATURE_SERVICE: feature_service,
-            TAG_GIT_COMMIT: commit or git_commit(), TAG_AIRFLOW_RUN_ID: airflow_run_id or "manual"}
+            TAG_GIT_COMMIT: commit or git_commit(), TAG_AIRFLOW_RUN_ID: airflow_run_id or "manual",
+            TAG_RUN_OVERRIDES: json.dumps(run_overrides or {}, sort_keys=True, default=str)}
     run = client.create_run(store.experiment_id(), run_name=run_name, tags=tags)
     run_id = run.info.run_id
     client.log_batch(run_id, params=_params(params, feature_names, train_frame, label),

@@ -3,6 +3,11 @@
 URIs are set explicitly on every client: nothing here depends on ``MLFLOW_TRACKING_URI`` or on a
 global set by some other code. The one MLflow call that needs the global ("fluent") state,
 logging a model, runs inside :meth:`Store.activated`, which restores the previous values after.
+
+Every client call but the ``create_*`` ones (which are not idempotent) is retried when the store
+does not answer (a locked SQLite, a database restarting, a 503); after the last attempt it
+raises :class:`rankct.errors.ServiceUnavailable`, which Airflow retries again later. A store
+that answers "no" (a missing version, a bad URI) is never retried.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any
 
 from rankct.config import RankctConfig
 from rankct.errors import RankctError
+from rankct.retry import RetryPolicy, with_retries
 
 # Tags of every registered version (DESIGN.md, "Model registry conventions").
 TAG_DATA_INTERVAL = "data_interval"
@@ -27,8 +33,11 @@ TAG_AIRFLOW_RUN_ID = "airflow_run_id"
 TAG_GATE_DECISION = "gate_decision"  # pending (just trained), passed or rejected
 TAG_GATE_REASONS = "gate_reasons"
 TAG_ONNX_SHA256 = "onnx_sha256"  # set by the export once the ONNX file exists
+TAG_ONNX_MODEL_URI = "onnx_model_uri"  # the ONNX model logged with the bundle (models:/...)
 TAG_PREVIOUS_CHAMPION = "previous_champion"  # on a promoted version: the version it replaced
-TAG_ROLLED_BACK = "rolled_back"  # on a champion that a rollback removed
+TAG_ROLLED_BACK = "rolled_back"  # on a champion that a rollback removed: never promoted again
+TAG_DECISION_SHA256 = "decision_sha256"  # digest of the gate's decision record, set by the gate
+TAG_RUN_OVERRIDES = "run_overrides"  # the per-run settings (DAG params) the version trained with
 PENDING, PASSED, REJECTED = "pending", "passed", "rejected"
 
 ALIAS_CHAMPION = "champion"
@@ -38,16 +47,45 @@ ALIAS_PREVIOUS = "previous_champion"
 _ENV_REF = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
 
 
+class RetryingClient:
+    """An ``MlflowClient`` whose calls retry while the store does not answer.
+
+    ``create_*`` calls run once: a retry after a reply that got lost would create a second run
+    or version. Airflow's task retry covers those.
+    """
+
+    def __init__(self, client: Any, policy: RetryPolicy, where: str) -> None:
+        self._client, self._policy, self._where = client, policy, where
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._client, name)
+        if name.startswith("create_") or not callable(method):
+            return method
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return with_retries(lambda: method(*args, **kwargs), policy=self._policy,
+                                what=f"MLflow {name} on {self._where}",
+                                hint="check that the MLflow database or server is up; the "
+                                     "registry was not changed by this call")
+        return call
+
+
 @dataclass(frozen=True)
 class Store:
-    """An open tracking store and registry, with the experiment and model rankct uses."""
+    """An open tracking store and registry, with the experiment and model rankct uses.
+
+    ``state_dir`` (``<home>/registry/<model>``) holds what rankct keeps beside MLflow: the
+    alias lock of a store without database locks and the history of alias changes.
+    """
 
     tracking_uri: str
     registry_uri: str
     artifact_root: str
     experiment: str
     model_name: str
-    client: Any  # mlflow.MlflowClient bound to the two URIs
+    client: Any  # RetryingClient around an mlflow.MlflowClient bound to the two URIs
+    state_dir: Path
+    lock_timeout_seconds: float = 60.0
 
     @contextmanager
     def activated(self) -> Iterator[None]:
@@ -112,26 +150,44 @@ def resolve_uris(config: RankctConfig) -> tuple[str, str, str]:
 
 
 def open_store(config: RankctConfig) -> Store:
-    """Open (and on first use create) the tracking store and registry of ``config``."""
+    """Open (and on first use create) the tracking store and registry of ``config``.
+
+    A store that does not answer is retried (``mlflow.retry_attempts``), then reported as
+    :class:`ServiceUnavailable`; one that cannot work (a bad URI, a missing driver) as a
+    :class:`RankctError` at once.
+    """
     from mlflow import MlflowClient
 
+    settings = config.mlflow
     tracking, registry, artifacts = resolve_uris(config)
     for uri in (tracking, registry):
         if uri.startswith("sqlite:///"):
             Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    try:
+    policy = RetryPolicy(settings.retry_attempts, settings.retry_backoff_seconds)
+
+    def connect() -> Any:
         _probe(tracking)
         # Connects and, on a new database, creates MLflow's tables.
         client = MlflowClient(tracking_uri=tracking, registry_uri=registry)
         client.search_registered_models(max_results=1)
-    except Exception as exc:  # MLflow wraps driver errors in several types; all mean "unusable"
+        return client
+
+    try:
+        client = with_retries(connect, what=f"opening the MLflow store {redact(tracking)}",
+                              policy=policy, hint="check that the MLflow database or server "
+                                                  "is up (mlflow.tracking_uri)")
+    except RankctError:
+        raise
+    except Exception as exc:  # MLflow wraps driver errors in several types
         raise RankctError(f"MLflow store {redact(tracking)} is unusable: {exc}",
-                          hint="check the database is up and mlflow.tracking_uri "
-                               "(RANKCT__MLFLOW__TRACKING_URI) names it; for PostgreSQL use "
-                               "postgresql+psycopg2://, the installed driver") from exc
+                          hint="check mlflow.tracking_uri (RANKCT__MLFLOW__TRACKING_URI); for "
+                               "PostgreSQL use postgresql+psycopg2://, the installed "
+                               "driver") from exc
     return Store(tracking_uri=tracking, registry_uri=registry, artifact_root=artifacts,
-                 experiment=config.mlflow.experiment, model_name=config.mlflow.registered_model,
-                 client=client)
+                 experiment=settings.experiment, model_name=settings.registered_model,
+                 client=RetryingClient(client, policy, redact(tracking)),
+                 state_dir=Path(config.home) / "registry" / settings.registered_model,
+                 lock_timeout_seconds=settings.lock_timeout_seconds)
 
 
 def _probe(uri: str) -> None:

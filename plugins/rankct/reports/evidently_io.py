@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 import warnings
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from rankct.io import atomic_file
 
 
 def save_report(metrics: list[Any], current: pd.DataFrame, reference: pd.DataFrame | None,
@@ -33,9 +34,8 @@ def save_report(metrics: list[Any], current: pd.DataFrame, reference: pd.DataFra
     for suffix, save in (("html", snapshot.save_html), ("json", snapshot.save_json),
                          ("snapshot.json", save_snapshot)):
         final = out_dir / f"{name}.{suffix}"
-        tmp = out_dir / f".tmp-{name}-{uuid.uuid4().hex[:8]}.{suffix}"
-        save(str(tmp))
-        tmp.replace(final)
+        with atomic_file(final) as tmp:
+            save(str(tmp))
         paths.append(final)
     return paths[0], paths[1]
 
