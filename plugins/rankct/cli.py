@@ -89,15 +89,15 @@ def cmd_features(args: argparse.Namespace) -> int:
                            config)
         print(f"features built for {days[0]}..{days[-1]} under {data_root / 'features'}")
     elif args.action == "apply":
-        from rankct.store import feast_cli
+        from rankct.online.feast_repo import feast_cli
         print(feast_cli(config, "apply"))
     elif args.action == "check-skew":
-        from rankct.skew import check_skew
+        from rankct.online.skew import check_skew
         report = check_skew(config, args.date)
         print(report.summary())
         return 0 if report.passed else 3
     elif args.action == "materialize":
-        from rankct.store import materialize_day
+        from rankct.online.materialize import materialize_day
         for stats in materialize_day(config, args.date, stock=args.stock):
             print(f"  {stats.view:<24} {stats.rows:>10,} rows  {stats.rows_per_second:>10,.0f} rows/s")
         print(f"materialized features of {args.date} into the {config.profile} online store")
@@ -131,8 +131,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         import pandas as pd
 
-        from rankct.retrieval import model_columns
-        from rankct.store import feature_store
+        from rankct.online.feast_repo import feature_store
+        from rankct.online.retrieval import model_columns
         from rankct.training.split import split_by_time
 
         if not args.frame.is_file():

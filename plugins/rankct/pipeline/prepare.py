@@ -74,7 +74,7 @@ def apply_feature_repo(config: RankctConfig, day: date | None = None) -> dict[st
     registry, so the daily run pays for an apply (a Feast process, tens of seconds) only after a
     change, and a registry that was deleted is rebuilt.
     """
-    from rankct.store import FEATURE_REPO, feast_cli, store_yaml
+    from rankct.online.feast_repo import FEATURE_REPO, feast_cli, store_yaml
 
     files = sorted(FEATURE_REPO.glob("*.py")) + [store_yaml(config)]
     digest = hashlib.sha256()
@@ -92,7 +92,7 @@ def apply_feature_repo(config: RankctConfig, day: date | None = None) -> dict[st
 
 def materialize(config: RankctConfig, day: date) -> dict[str, Any]:
     """Load ``day``'s features into the online store (after :func:`apply_feature_repo`)."""
-    from rankct.store import materialize_day
+    from rankct.online.materialize import materialize_day
 
     stats = materialize_day(config, day)
     return {"day": day.isoformat(),
@@ -155,8 +155,8 @@ def make_training_set(config: RankctConfig, day: date,
     import pyarrow as pa
 
     from rankct.io import write_partition
-    from rankct.retrieval import model_columns
-    from rankct.store import feature_store
+    from rankct.online.feast_repo import feature_store
+    from rankct.online.retrieval import model_columns
     from rankct.training_set import training_set
 
     run = DayRun(config, day)
