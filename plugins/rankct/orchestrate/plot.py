@@ -18,7 +18,7 @@ _MARKERS = {"promoted": ("^", "#1a7f37", "promoted"), "rejected": ("x", "#cf222e
 
 
 def ndcg_figure(table: pd.DataFrame) -> Any:
-    """The figure of :func:`rankct.orchestrate.quality.ndcg_by_day`'s table."""
+    """The figure of :func:`rankct.orchestrate.ndcg_by_day.ndcg_by_day`'s table."""
     import matplotlib
 
     matplotlib.use("Agg")

@@ -16,8 +16,8 @@ def summarize(config: RankctConfig, report: PipelineReport,
               bad_day: date | None = None) -> tuple[str, dict[str, Any]]:
     """The text summary and its JSON form (also written to ``reports/summary/``)."""
     from rankct.io import write_json_atomic
+    from rankct.orchestrate.ndcg_by_day import ndcg_by_day
     from rankct.orchestrate.plot import save_and_log
-    from rankct.orchestrate.quality import ndcg_by_day
     from rankct.orchestrate.status import platform_status
 
     outcomes = report.outcomes()
