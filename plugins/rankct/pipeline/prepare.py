@@ -11,6 +11,7 @@ from rankct.config import RankctConfig
 from rankct.contract import SUCCESS_MARKER, list_partitions
 from rankct.io import write_text_atomic
 from rankct.pipeline.day import DayRun
+from rankct.pipeline.outcome import Outcome
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -35,7 +36,7 @@ def validate_raw(config: RankctConfig, day: date,
     from rankct.reports.workspace import add_report
 
     run = DayRun(config, day)
-    run.record_outcome("running", "data gate 1")
+    run.record_outcome(Outcome.RUNNING, "data gate 1")
     result = validate_partition(config.data_root, day, config, _spark(config, spark))
     report_url = None
     if result.report_html:
@@ -44,7 +45,7 @@ def validate_raw(config: RankctConfig, day: date,
     try:
         require_pass(result)
     except DataGateFailed as failure:
-        run.record_outcome("stopped at data gate 1", _first_reason(failure),
+        run.record_outcome(Outcome.STOPPED_DATA_GATE_1, _first_reason(failure),
                            report=result.report_html)
         raise
     return run.write("validate_raw", {
@@ -142,7 +143,7 @@ def check_history(config: RankctConfig, day: date) -> dict[str, Any]:
     if not summary["enough"]:
         detail = (f"{len(days)} usable day(s) in the window, {summary['needed']} needed "
                   "to train")
-        run.record_outcome("warm-up", detail)
+        run.record_outcome(Outcome.WARM_UP, detail)
         raise StageSkipped(f"warm-up on {day}: {detail}",
                            hint="nothing to do: later days train once enough history exists")
     return summary
