@@ -35,7 +35,8 @@ import pyarrow.parquet as pq
 from feast import FeatureStore
 from rankct.config import load_config
 from rankct.features.build import FeaturePaths, as_of
-from rankct.store import FEATURE_REPO, feature_store, materialize_day
+from rankct.online.feast_repo import FEATURE_REPO, feature_store
+from rankct.online.materialize import materialize_day
 profile, day, mode, view = sys.argv[1], date.fromisoformat(sys.argv[2]), sys.argv[3], sys.argv[4]
 cfg = load_config(profile)
 store = feature_store(cfg)
@@ -75,7 +76,7 @@ def _vanilla_sqlite(cfg) -> Path:
     import yaml
     from feast import FeatureStore
     from feast.infra.online_stores.sqlite import SqliteOnlineStore
-    from rankct.store import FEATURE_REPO, store_yaml
+    from rankct.online.feast_repo import FEATURE_REPO, store_yaml
 
     settings = yaml.safe_load(store_yaml(cfg).read_text())
     settings["online_store"] = {"type": "sqlite", "path": str(cfg.home / "feast" / "vanilla.db")}
@@ -87,7 +88,7 @@ def _vanilla_sqlite(cfg) -> Path:
 
 
 def _latency(store, user_id: int, candidates: list[dict], n: int) -> tuple[float, float]:
-    from rankct.retrieval import RequestFeatures
+    from rankct.online.retrieval import RequestFeatures
 
     features = RequestFeatures(store)
     for _ in range(5):  # warm caches and connections
@@ -129,10 +130,11 @@ def main() -> None:
     import pandas as pd
     from rankct.config import load_config
     from rankct.features.build import FeaturePaths, build_day
+    from rankct.online.feast_repo import feast_cli, feature_store
+    from rankct.online.materialize import materialize_day
     from rankct.simulate import simulate
     from rankct.simulate.run import DEFAULT_START
     from rankct.spark import get_spark
-    from rankct.store import feast_cli, feature_store, materialize_day
 
     cfg = load_config("local")
     days = [DEFAULT_START + timedelta(days=i) for i in range(args.days)]

@@ -62,6 +62,7 @@ def bench(scale: str, days: int, seed: int) -> dict:
     from rankct.config import load_config
     from rankct.orchestrate.environment import airflow_home
     from rankct.orchestrate.run import Progress, run_pipeline
+    from rankct.pipeline.outcome import Outcome
     from rankct.simulate import simulate
     from rankct.simulate.run import DEFAULT_START
 
@@ -82,7 +83,7 @@ def bench(scale: str, days: int, seed: int) -> dict:
         totals["process_overhead"] += result.seconds - sum(t.seconds or 0 for t in result.tasks)
     states = [outcome["state"] for _, outcome in report.days]
     return {"scale": scale, "days": days, "wall_seconds": wall, "dag_runs": len(runs),
-            "trained_days": sum(s in ("promoted", "rejected") for s in states),
+            "trained_days": sum(s in (Outcome.PROMOTED, Outcome.REJECTED) for s in states),
             "per_dag_run": wall / len(runs), **totals, "home": str(home)}
 
 

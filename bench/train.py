@@ -90,11 +90,11 @@ def main() -> None:
     from rankct.contract import truth_path
     from rankct.evaluation.metrics import evaluate
     from rankct.features.build import build_range
-    from rankct.retrieval import model_columns
+    from rankct.online.feast_repo import feast_cli, feature_store
+    from rankct.online.retrieval import model_columns
     from rankct.simulate import simulate
     from rankct.simulate.run import DEFAULT_START
     from rankct.spark import get_spark
-    from rankct.store import feast_cli, feature_store
     from rankct.training.split import split_by_time
     from rankct.training.trainer import feature_matrix, train_ranker
 

@@ -122,8 +122,6 @@ SELLERS = Table(
 )
 
 TABLES: dict[str, Table] = {t.name: t for t in (IMPRESSIONS, EVENTS, ITEMS, USERS, SELLERS)}
-# Interaction logs must have rows every day; dimension change logs may legitimately be empty.
-FACT_TABLES = ("impressions", "events")
 
 
 def partition_path(data_root: Path | str, table: str, day: date) -> Path:

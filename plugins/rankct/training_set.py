@@ -85,7 +85,7 @@ def training_set(spark: SparkSession, data_root: Path | str, start: date, end: d
     lowers it further so that at most about that many requests remain: the frame is collected
     into the driver, and a medium marketplace's week (7M impressions) does not fit in it.
     """
-    from rankct.store import feature_store
+    from rankct.online.feast_repo import feature_store
 
     store = feature_store(config)
     labelled = labelled_requests(spark, data_root, start, end, config, skip)

@@ -60,7 +60,7 @@ def test_a_tampered_online_value_is_named(side) -> None:
     from rankct.errors import CheckFailed
     from rankct.features.build import FeaturePaths, as_of
     from rankct.monitoring.consistency import online_offline_skew
-    from rankct.store import feature_store
+    from rankct.online.feast_repo import feature_store
 
     assert online_offline_skew(side, LAST)["passed"]
     offline = pd.read_parquet(FeaturePaths(side.data_root).table("item_features", LAST))

@@ -19,7 +19,7 @@ def applied(tiny_market, config, spark):
     """Feature tables of START..LAST under a fresh state folder, `feast plan` and `feast apply`
     done on the local profile."""
     from rankct.features.build import build_range
-    from rankct.store import feast_cli
+    from rankct.online.feast_repo import feast_cli
 
     cfg = config.model_copy(deep=True)
     cfg.home = tiny_market.parent / "feast_home"
@@ -37,7 +37,7 @@ def applied(tiny_market, config, spark):
 @pytest.fixture(scope="session")
 def applied_redis(applied, spark):
     """The same feature tables registered under the prod profile, whose online store is Redis."""
-    from rankct.store import feast_cli
+    from rankct.online.feast_repo import feast_cli
 
     from tests.services import redis_endpoint
 

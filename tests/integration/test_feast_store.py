@@ -3,12 +3,14 @@ online values equal to the offline (point-in-time) values, on-demand features in
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
 from rankct.errors import RankctError
-from rankct.store import feature_store, materialize_day
+from rankct.online.feast_repo import feature_store
+from rankct.online.materialize import materialize_day
 
 from tests.integration.conftest import LAST
 
@@ -21,6 +23,15 @@ def test_apply_registers_the_feature_service(applied) -> None:
     views = {p.name for p in service.feature_view_projections}
     assert {"item_features", "user_features", "user_category_affinity", "user_brand_affinity",
             "price_to_user_median", "query_category_match"} <= views
+
+
+def test_opening_the_store_changes_no_environment_variable(applied) -> None:
+    before = dict(os.environ)
+    store = feature_store(applied)
+    assert dict(os.environ) == before
+    assert store.config.registry.path == str(applied.home / "feast" / "registry.db")
+    assert store.config.online_store.path == str(applied.home / "feast" / "online.db")
+    assert store.get_feature_service("ranker_v1").name == "ranker_v1"
 
 
 def test_online_equals_offline_after_materialization(applied) -> None:
@@ -55,7 +66,7 @@ def test_online_equals_offline_after_materialization(applied) -> None:
 
 
 def test_skew_check_passes_after_materialization_and_names_a_tampered_value(applied) -> None:
-    from rankct.skew import check_skew
+    from rankct.online.skew import check_skew
 
     materialize_day(applied, LAST)  # every view: the check covers all of them
     report = check_skew(applied, LAST, sample_size=25)
@@ -77,7 +88,7 @@ def test_skew_check_passes_after_materialization_and_names_a_tampered_value(appl
 
 
 def test_online_equals_offline_on_redis(applied_redis) -> None:
-    from rankct.skew import check_skew
+    from rankct.online.skew import check_skew
 
     materialize_day(applied_redis, LAST)
     report = check_skew(applied_redis, LAST, sample_size=25)
@@ -91,7 +102,7 @@ def test_online_equals_offline_on_redis(applied_redis) -> None:
 
 def test_request_matrix_is_one_call_in_model_column_order(applied) -> None:
     import numpy as np
-    from rankct.retrieval import model_columns, request_matrix
+    from rankct.online.retrieval import model_columns, request_matrix
 
     materialize_day(applied, LAST)
     store = feature_store(applied)

@@ -163,7 +163,7 @@ def test_entry_point_reports_a_missing_day_without_traceback(hand_made, spark, c
 
 def test_training_set_joins_point_in_time_without_leaks(hand_made, features, config, spark,
                                                         tmp_path_factory) -> None:
-    from rankct.store import feast_cli
+    from rankct.online.feast_repo import feast_cli
     from rankct.training_set import training_set
 
     cfg = config.model_copy(deep=True)

@@ -9,7 +9,8 @@ import sqlite3
 
 import pytest
 from rankct.errors import RankctError
-from rankct.store import BATCH_VIEWS, feature_store, materialize_day
+from rankct.online.feast_repo import feature_store
+from rankct.online.materialize import BATCH_VIEWS, materialize_day
 
 from tests.conftest import START
 from tests.integration.conftest import LAST
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.integration
 
 def _sqlite_rows(cfg) -> dict[str, list[tuple]]:
     """Every online row of every batch view, in a canonical order."""
-    from rankct.wide_store import table_name
+    from rankct.online.sqlite_store import table_name
 
     store = feature_store(cfg)
     with sqlite3.connect(cfg.home / "feast" / "online.db") as conn:
@@ -30,7 +31,7 @@ def _sqlite_rows(cfg) -> dict[str, list[tuple]]:
 
 
 def _clear_sqlite(cfg) -> None:
-    from rankct.wide_store import table_name
+    from rankct.online.sqlite_store import table_name
 
     store = feature_store(cfg)
     with sqlite3.connect(cfg.home / "feast" / "online.db") as conn:
@@ -60,9 +61,9 @@ def _vanilla_store(cfg, folder):
     import yaml
     from feast import FeatureStore
     from feast.infra.online_stores.sqlite import SqliteOnlineStore
-    from rankct.store import FEATURE_REPO, store_yaml
+    from rankct.online.feast_repo import FEATURE_REPO, store_settings
 
-    settings = yaml.safe_load(store_yaml(cfg).read_text())
+    settings = store_settings(cfg)  # the registry of the test state, as the yaml names it
     settings["online_store"] = {"type": "sqlite", "path": str(folder / "vanilla.db")}
     path = folder / "feature_store.yaml"
     path.write_text(yaml.safe_dump(settings))
@@ -75,7 +76,6 @@ def test_feast_serves_the_same_from_the_wide_store_as_from_its_own(applied, tmp_
     import pandas as pd
     from rankct.features.build import FEATURE_TABLES, as_of
 
-    feature_store(applied)  # points RANKCT_HOME at the test state, which the yaml names
     vanilla = _vanilla_store(applied, tmp_path)
     cutoff = as_of(LAST)
     vanilla.materialize(start_date=cutoff - pd.Timedelta(hours=12),
@@ -98,7 +98,7 @@ def test_a_partial_write_keeps_the_other_features(applied) -> None:
     from feast.protos.feast.types.EntityKey_pb2 import EntityKey
     from feast.protos.feast.types.Value_pb2 import Value
     from rankct.features.build import as_of
-    from rankct.wide_store import WideSqliteOnlineStore
+    from rankct.online.sqlite_store import WideSqliteOnlineStore
 
     materialize_day(applied, LAST, ["item_features"])
     store = feature_store(applied)
@@ -132,7 +132,7 @@ def test_an_older_day_never_overwrites_a_newer_one(applied) -> None:
 
 def test_skew_check_covers_the_affinity_views(applied) -> None:
     import pandas as pd
-    from rankct.skew import check_skew
+    from rankct.online.skew import check_skew
 
     materialize_day(applied, LAST)
     report = check_skew(applied, LAST, sample_size=30)
@@ -168,7 +168,7 @@ def _redis_snapshot(client) -> dict[bytes, dict[bytes, bytes]]:
 
 def test_bulk_writes_the_same_redis_hashes_as_feast(applied_redis) -> None:
     import redis
-    from rankct.skew import check_skew
+    from rankct.online.skew import check_skew
 
     store = feature_store(applied_redis)
     host, _, rest = store.config.online_store.connection_string.partition(":")

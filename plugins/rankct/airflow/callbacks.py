@@ -7,11 +7,9 @@ import logging
 from typing import Any
 from urllib.parse import quote
 
-log = logging.getLogger(__name__)
+from rankct.pipeline.outcome import DELIBERATE_STOPS, Outcome
 
-# Outcomes a stage records itself when it stops a run on purpose; the callback keeps them.
-_DELIBERATE_STOPS = ("stopped at data gate 1", "stopped at data gate 2", "warm-up", "rejected",
-                     "promoted")
+log = logging.getLogger(__name__)
 
 
 def alert_on_failure(context: dict[str, Any]) -> None:
@@ -50,6 +48,7 @@ def _alert(context: dict[str, Any]) -> None:
     if day is not None and ti.dag_id == "ranker_continuous_training":
         run = DayRun(config, day)
         current = run.outcome()
-        if current is None or current["state"] not in _DELIBERATE_STOPS:
-            run.record_outcome("failed", f"{ti.task_id}: {message.splitlines()[0]}",
+        # A stage that ended the run on purpose recorded why: keep it.
+        if current is None or current["state"] not in DELIBERATE_STOPS:
+            run.record_outcome(Outcome.FAILED, f"{ti.task_id}: {message.splitlines()[0]}",
                                task=ti.task_id, log=log_url)

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-COUNTS = ("impressions", "clicks", "favourites", "carts", "purchases")
 _EVENT_COUNT = {"click": "clicks", "favourite": "favourites", "add_to_cart": "carts",
                 "purchase": "purchases"}
 

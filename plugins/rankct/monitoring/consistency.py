@@ -11,8 +11,8 @@ from rankct.monitoring.record import conclude
 
 
 def online_offline_skew(config: RankctConfig, day: date) -> dict[str, Any]:
-    """:func:`rankct.skew.check_skew` on ``day``; fails naming view, feature and entity."""
-    from rankct.skew import check_skew
+    """:func:`rankct.online.skew.check_skew` on ``day``; fails naming view, feature and entity."""
+    from rankct.online.skew import check_skew
 
     report = check_skew(config, day, sample_size=config.monitoring.skew_sample_entities)
     lines = report.summary().splitlines()

@@ -43,7 +43,7 @@ def raw_freshness(config: RankctConfig, day: date) -> dict[str, Any]:
 def feature_freshness(config: RankctConfig, day: date) -> dict[str, Any]:
     """The newest offline feature partition of every table, and the online store's
     materialized interval of every view, against the allowed lag."""
-    from rankct.store import feature_store
+    from rankct.online.feast_repo import feature_store
 
     limit = config.monitoring.max_feature_lag_days
     paths = FeaturePaths(config.data_root)

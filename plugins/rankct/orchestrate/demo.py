@@ -11,6 +11,7 @@ from rankct.config import RankctConfig, load_config
 from rankct.errors import RankctError
 from rankct.orchestrate.run import Progress, run_pipeline
 from rankct.orchestrate.summary import summarize
+from rankct.pipeline.outcome import GATE_STOPS, UNFINISHED, Outcome
 from rankct.simulate import simulate
 from rankct.simulate.run import DEFAULT_START
 
@@ -87,11 +88,11 @@ def _exit_code(document: dict, bad: date | None) -> int:
     """1 when a day failed or the planted bad day got through; 3 when a gate stopped a day
     nobody damaged on purpose (data that needs a look); else 0."""
     outcomes = document["outcomes"]
-    if any(o["state"] in ("failed", "running", "passed") for o in outcomes):
+    if any(o["state"] in UNFINISHED for o in outcomes):
         return 1
     if bad is not None and not any(o["day"] == bad.isoformat()
-                                   and o["state"] == "stopped at data gate 1" for o in outcomes):
+                                   and o["state"] == Outcome.STOPPED_DATA_GATE_1 for o in outcomes):
         return 1
-    stopped = [o for o in outcomes if o["state"].startswith("stopped at data gate")
+    stopped = [o for o in outcomes if o["state"] in GATE_STOPS
                and (bad is None or o["day"] != bad.isoformat())]
     return 3 if stopped else 0

@@ -10,15 +10,17 @@ from typing import Any
 import pandas as pd
 
 from rankct.config import RankctConfig
+from rankct.pipeline.outcome import Outcome
 
-_MARKERS = {"promoted": ("^", "#1a7f37", "promoted"), "rejected": ("x", "#cf222e", "rejected"),
-            "stopped at data gate 1": ("s", "#6e7781", "stopped at a data gate"),
-            "stopped at data gate 2": ("s", "#6e7781", "stopped at a data gate"),
-            "failed": ("X", "#8250df", "failed")}
+_MARKERS = {Outcome.PROMOTED: ("^", "#1a7f37", "promoted"),
+            Outcome.REJECTED: ("x", "#cf222e", "rejected"),
+            Outcome.STOPPED_DATA_GATE_1: ("s", "#6e7781", "stopped at a data gate"),
+            Outcome.STOPPED_DATA_GATE_2: ("s", "#6e7781", "stopped at a data gate"),
+            Outcome.FAILED: ("X", "#8250df", "failed")}
 
 
 def ndcg_figure(table: pd.DataFrame) -> Any:
-    """The figure of :func:`rankct.orchestrate.quality.ndcg_by_day`'s table."""
+    """The figure of :func:`rankct.orchestrate.ndcg_by_day.ndcg_by_day`'s table."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -38,7 +40,7 @@ def ndcg_figure(table: pd.DataFrame) -> Any:
     values = table[["champion", "oracle", "logging_policy"]].stack()
     low, high = (float(values.min()), float(values.max())) if len(values) else (0.0, 1.0)
     floor = low - 0.04
-    warm = days[table["outcome"] == "warm-up"]
+    warm = days[table["outcome"] == Outcome.WARM_UP]
     if len(warm):
         ax.axvspan(warm.min() - pd.Timedelta(hours=12), warm.max() + pd.Timedelta(hours=12),
                    color="#eaeef2", zorder=0, label="warm-up (no training yet)")

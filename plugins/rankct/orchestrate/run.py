@@ -20,6 +20,7 @@ from rankct.errors import RankctError
 from rankct.orchestrate.airflow_cli import DagRunResult, dags_test, migrate
 from rankct.orchestrate.environment import airflow_environment, airflow_home
 from rankct.pipeline.day import DayRun
+from rankct.pipeline.outcome import Outcome
 
 TRAINING_DAG = "ranker_continuous_training"
 SCORING_DAG = "ranker_batch_scoring"
@@ -86,7 +87,7 @@ def run_pipeline(config: RankctConfig, start: date, end: date, *,
     served = [d for d in (end - timedelta(days=i) for i in range((end - start).days + 1))
               if _features_built(config, d)]
     target = served[0] if served else None
-    champion = any(outcome["state"] == "promoted" for outcome in report.outcomes())
+    champion = any(outcome["state"] == Outcome.PROMOTED for outcome in report.outcomes())
     if score and target and champion:
         report.scoring = _run(SCORING_DAG, target, env, logs, progress)
     if monitor and target and champion:
@@ -109,14 +110,14 @@ def _run(dag_id: str, day: date, env: dict[str, str], logs: Path,
 def _train_day(config: RankctConfig, day: date, env: dict[str, str], logs: Path,
                progress: Progress) -> tuple[DagRunResult, dict[str, Any]]:
     result = _run(TRAINING_DAG, day, env, logs, progress)
-    outcome = DayRun(config, day).outcome() or {"day": day.isoformat(), "state": "failed",
+    outcome = DayRun(config, day).outcome() or {"day": day.isoformat(), "state": Outcome.FAILED,
                                                 "detail": f"no outcome recorded; see {result.log}"}
     if result.ran_nothing:
-        outcome = {"day": day.isoformat(), "state": "failed",
+        outcome = {"day": day.isoformat(), "state": Outcome.FAILED,
                    "detail": f"no task of {TRAINING_DAG} ran for {day} (run {result.run_id}); "
                              f"see {result.log}"}
-    elif result.state == "failed" and outcome["state"] in ("running", "passed"):
-        outcome = {**outcome, "state": "failed",
+    elif result.state == "failed" and outcome["state"] in (Outcome.RUNNING, Outcome.PASSED):
+        outcome = {**outcome, "state": Outcome.FAILED,
                    "detail": f"tasks {', '.join(result.failed_tasks)} failed; see {result.log}"}
     progress.say(f"{day}  outcome: {outcome['state']}"
                  + (f" v{outcome['version']}" if outcome.get("version") else "")

@@ -10,14 +10,15 @@ from typing import Any
 
 from rankct.config import RankctConfig
 from rankct.orchestrate.run import PipelineReport
+from rankct.pipeline.outcome import Outcome
 
 
 def summarize(config: RankctConfig, report: PipelineReport,
               bad_day: date | None = None) -> tuple[str, dict[str, Any]]:
     """The text summary and its JSON form (also written to ``reports/summary/``)."""
     from rankct.io import write_json_atomic
+    from rankct.orchestrate.ndcg_by_day import ndcg_by_day
     from rankct.orchestrate.plot import save_and_log
-    from rankct.orchestrate.quality import ndcg_by_day
     from rankct.orchestrate.status import platform_status
 
     outcomes = report.outcomes()
@@ -37,7 +38,7 @@ def summarize(config: RankctConfig, report: PipelineReport,
     if bad_day is not None:
         stopped = next((o for o in outcomes if o["day"] == bad_day.isoformat()), None)
         verdict = ("stopped at the data gate; the champion was left untouched"
-                   if stopped and stopped["state"] == "stopped at data gate 1"
+                   if stopped and stopped["state"] == Outcome.STOPPED_DATA_GATE_1
                    else f"NOT stopped at the data gate ({stopped and stopped['state']})")
         lines += ["", f"  {bad_day} carried damaged data: {verdict}."]
     trained = table[table["champion"].notna()]

@@ -10,6 +10,7 @@ import pandas as pd
 from rankct.config import RankctConfig
 from rankct.errors import DataGateFailed
 from rankct.pipeline.day import DayRun
+from rankct.pipeline.outcome import Outcome
 
 
 def load_training_set(run: DayRun) -> tuple[pd.DataFrame, list[str]]:
@@ -44,7 +45,7 @@ def validate_training_set(config: RankctConfig, day: date) -> dict[str, Any]:
     summary = run.write("validate_training_set", {**verdict.as_dict(), "champion": champion,
                                                   "report_url": report_url})
     if not verdict.passed:
-        run.record_outcome("stopped at data gate 2", "; ".join(verdict.reasons))
+        run.record_outcome(Outcome.STOPPED_DATA_GATE_2, "; ".join(verdict.reasons))
         raise DataGateFailed(f"data gate 2 stopped the training set of {day}: "
                              + "; ".join(verdict.reasons),
                              hint="inspect the drift report; if the shift is real, raise "

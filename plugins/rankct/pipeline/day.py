@@ -11,11 +11,7 @@ from typing import Any
 from rankct.config import RankctConfig
 from rankct.errors import RankctError
 from rankct.io import write_json_atomic
-
-# Where a day's training run can end. "running" is set when it starts, "failed" by the failure
-# callback for an unexpected error (the task, error and log link are kept beside it).
-OUTCOMES = ("running", "stopped at data gate 1", "warm-up", "stopped at data gate 2",
-            "passed", "promoted", "rejected", "failed")
+from rankct.pipeline.outcome import Outcome
 
 
 @dataclass(frozen=True)
@@ -47,15 +43,19 @@ class DayRun:
         write_json_atomic(self.root / f"{stage}.json", summary)
         return summary
 
-    def record_outcome(self, state: str, detail: str = "", version: str | None = None,
+    def record_outcome(self, state: Outcome, detail: str = "", version: str | None = None,
                        **extra: Any) -> dict[str, Any]:
-        """Record where the day's run ended (``outcome.json``): one of :data:`OUTCOMES`.
+        """Record where the day's run ended (``outcome.json``); the failure callback keeps the
+        failed task, error and log link beside it.
 
         Each run overwrites it as it goes, so a re-run's outcome replaces the earlier one.
         """
-        if state not in OUTCOMES:
-            raise ValueError(f"unknown outcome {state!r}; expected one of {OUTCOMES}")
-        return self.write("outcome", {"day": self.day.isoformat(), "state": state,
+        try:
+            state = Outcome(state)
+        except ValueError:
+            raise ValueError(f"unknown outcome {state!r}; expected one of "
+                             f"{tuple(o.value for o in Outcome)}") from None
+        return self.write("outcome", {"day": self.day.isoformat(), "state": state.value,
                                       "detail": detail, "version": version,
                                       "recorded_at": datetime.now(UTC).isoformat(), **extra})
 

@@ -16,6 +16,7 @@ import pandas as pd
 from rankct.config import RankctConfig
 from rankct.errors import RankctError
 from rankct.pipeline.day import DayRun
+from rankct.pipeline.outcome import Outcome
 
 
 def _verdict(summary: dict[str, Any]) -> Any:
@@ -51,13 +52,13 @@ def judge_challenger(config: RankctConfig, day: date) -> dict[str, Any]:
         slices=pd.read_parquet(run.evaluation / "slices_challenger.parquet"),
         parity=ParityReport(**evaluated["parity"]))
     if decision.passed:
-        run.record_outcome("passed", "passed the model gate; not promoted yet",
+        run.record_outcome(Outcome.PASSED, "passed the model gate; not promoted yet",
                            decision.version)
     record_url = artifact_url(config, store, version_run_id(store, decision.version),
                               f"gate/{decision.record.name}")
     return run.write("gate", {
         "version": decision.version, "passed": decision.passed, "reasons": decision.reasons,
-        "outcome": "promoted" if decision.passed else "rejected",
+        "outcome": Outcome.PROMOTED if decision.passed else Outcome.REJECTED,
         "champion": evaluated["champion"], "record": str(decision.record),
         "decision_url": record_url})
 
@@ -98,7 +99,7 @@ def promote_challenger(config: RankctConfig, day: date,
 
     run, decision = _apply(config, day, expect_passed=True, airflow_run_id=airflow_run_id)
     shipped = run.read("export")
-    run.record_outcome("promoted", f"replaced v{decision.replaced}" if decision.replaced
+    run.record_outcome(Outcome.PROMOTED, f"replaced v{decision.replaced}" if decision.replaced
                        else "first champion", decision.version)
     return run.write("promote", {
         "version": decision.version, "champion": decision.champion,
@@ -112,7 +113,7 @@ def reject_challenger(config: RankctConfig, day: date) -> dict[str, Any]:
     from rankct.registry.urls import version_url
 
     run, decision = _apply(config, day, expect_passed=False)
-    run.record_outcome("rejected", "; ".join(decision.reasons), decision.version)
+    run.record_outcome(Outcome.REJECTED, "; ".join(decision.reasons), decision.version)
     return run.write("reject", {
         "version": decision.version, "reasons": decision.reasons,
         "champion": decision.champion,

@@ -11,6 +11,7 @@ from rankct.config import RankctConfig
 from rankct.contract import SUCCESS_MARKER, list_partitions
 from rankct.io import write_text_atomic
 from rankct.pipeline.day import DayRun
+from rankct.pipeline.outcome import Outcome
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -35,7 +36,7 @@ def validate_raw(config: RankctConfig, day: date,
     from rankct.reports.workspace import add_report
 
     run = DayRun(config, day)
-    run.record_outcome("running", "data gate 1")
+    run.record_outcome(Outcome.RUNNING, "data gate 1")
     result = validate_partition(config.data_root, day, config, _spark(config, spark))
     report_url = None
     if result.report_html:
@@ -44,7 +45,7 @@ def validate_raw(config: RankctConfig, day: date,
     try:
         require_pass(result)
     except DataGateFailed as failure:
-        run.record_outcome("stopped at data gate 1", _first_reason(failure),
+        run.record_outcome(Outcome.STOPPED_DATA_GATE_1, _first_reason(failure),
                            report=result.report_html)
         raise
     return run.write("validate_raw", {
@@ -74,7 +75,7 @@ def apply_feature_repo(config: RankctConfig, day: date | None = None) -> dict[st
     registry, so the daily run pays for an apply (a Feast process, tens of seconds) only after a
     change, and a registry that was deleted is rebuilt.
     """
-    from rankct.store import FEATURE_REPO, feast_cli, store_yaml
+    from rankct.online.feast_repo import FEATURE_REPO, feast_cli, store_yaml
 
     files = sorted(FEATURE_REPO.glob("*.py")) + [store_yaml(config)]
     digest = hashlib.sha256()
@@ -92,7 +93,7 @@ def apply_feature_repo(config: RankctConfig, day: date | None = None) -> dict[st
 
 def materialize(config: RankctConfig, day: date) -> dict[str, Any]:
     """Load ``day``'s features into the online store (after :func:`apply_feature_repo`)."""
-    from rankct.store import materialize_day
+    from rankct.online.materialize import materialize_day
 
     stats = materialize_day(config, day)
     return {"day": day.isoformat(),
@@ -142,7 +143,7 @@ def check_history(config: RankctConfig, day: date) -> dict[str, Any]:
     if not summary["enough"]:
         detail = (f"{len(days)} usable day(s) in the window, {summary['needed']} needed "
                   "to train")
-        run.record_outcome("warm-up", detail)
+        run.record_outcome(Outcome.WARM_UP, detail)
         raise StageSkipped(f"warm-up on {day}: {detail}",
                            hint="nothing to do: later days train once enough history exists")
     return summary
@@ -155,8 +156,8 @@ def make_training_set(config: RankctConfig, day: date,
     import pyarrow as pa
 
     from rankct.io import write_partition
-    from rankct.retrieval import model_columns
-    from rankct.store import feature_store
+    from rankct.online.feast_repo import feature_store
+    from rankct.online.retrieval import model_columns
     from rankct.training_set import training_set
 
     run = DayRun(config, day)

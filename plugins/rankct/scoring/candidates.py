@@ -10,8 +10,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
 
-SOURCES = ("category", "brand", "popular", "fresh")
-
 
 @dataclass(frozen=True)
 class CandidateSpec:

@@ -18,6 +18,7 @@ import pandas as pd
 from rankct.config import RankctConfig
 from rankct.contract import truth_path
 from rankct.pipeline.day import DayRun
+from rankct.pipeline.outcome import Outcome
 
 K = 10
 
@@ -50,7 +51,7 @@ def ndcg_by_day(config: RankctConfig, outcomes: list[dict[str, Any]]) -> pd.Data
     rows = []
     for outcome in outcomes:
         day = date.fromisoformat(outcome["day"])
-        if outcome["state"] == "promoted":
+        if outcome["state"] == Outcome.PROMOTED:
             champion = outcome["version"]
         row: dict[str, Any] = {"day": day, "outcome": outcome["state"],
                                "version": outcome.get("version"), "champion_version": champion,

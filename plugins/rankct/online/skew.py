@@ -12,9 +12,7 @@ import pandas as pd
 
 from rankct.config import RankctConfig
 from rankct.features.build import FEATURE_TABLES, FeaturePaths
-
-# Every batch view, addressed online by its join keys (one or two of them).
-CHECKED_VIEWS = FEATURE_TABLES
+from rankct.online.feast_repo import feature_store
 
 
 @dataclass
@@ -49,13 +47,12 @@ def _same(a: Any, b: Any, tolerance: float) -> bool:
 
 def check_skew(config: RankctConfig, day: date, sample_size: int = 200, seed: int = 0,
                tolerance: float = 1e-9) -> SkewReport:
-    """Compare a sample of ``day``'s offline feature rows with what the online store serves."""
-    from rankct.store import feature_store
-
+    """Compare a sample of ``day``'s offline feature rows with what the online store serves:
+    every batch view, addressed online by its join keys (one or two of them)."""
     store = feature_store(config)
     paths = FeaturePaths(config.data_root)
     report = SkewReport(day=day.isoformat())
-    for view, keys in CHECKED_VIEWS.items():
+    for view, keys in FEATURE_TABLES.items():
         offline = pd.read_parquet(paths.table(view, day))
         offline = offline.sample(min(sample_size, len(offline)), random_state=seed)
         features = [c for c in offline.columns if c not in (*keys, "event_timestamp")]

@@ -4,8 +4,8 @@ Feast keeps one hash per entity (key: serialized entity key + project), a field 
 (murmur3 of ``view:feature``) holding the serialized ValueProto, and ``_ts:view`` holding the
 serialized event timestamp. Its writer builds every command argument by argument in Python
 (redis-py packs 58 arguments per row); here the commands are assembled from column-framed RESP
-segments (:mod:`rankct.columnar`) and sent raw on one connection, pipelined across batches so
-that Redis applies one batch while the next is encoded.
+segments (:mod:`rankct.online.columnar`) and sent raw on one connection, pipelined across
+batches so that Redis applies one batch while the next is encoded.
 
 A row is written unless the hash holds a strictly newer ``_ts`` (a Lua script reads them for a
 whole batch and returns only those that differ from the row's), so an older day never
@@ -22,13 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rankct.columnar import EncodedBatch, Framing, fixed_width
 from rankct.errors import RankctError
+from rankct.online.columnar import EncodedBatch, Framing, ViewLayout, fixed_width
 
 if TYPE_CHECKING:
     from feast import FeatureStore, FeatureView
-
-    from rankct.materialize import ViewLayout
 
 
 def bulk(value: bytes) -> bytes:

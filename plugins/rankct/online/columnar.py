@@ -1,4 +1,5 @@
-"""Feast's online encodings computed column by column over an arrow batch.
+"""Feast's online encodings computed column by column over an arrow batch, for the feature
+columns of a view as Feast's registry lays them out (:class:`ViewLayout`).
 
 Writing a row to an online store means framing each feature's serialized ValueProto (a
 ``Map`` entry for the wide SQLite store, a RESP field/value pair for Redis). Doing that value by
@@ -14,12 +15,36 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 
+if TYPE_CHECKING:
+    from feast import FeatureView
+
 _DOUBLE_TAG = b"\x29"  # ValueProto.double_val is field 5, wire type 1 (fixed 64-bit)
+
+
+@dataclass(frozen=True)
+class ViewLayout:
+    """What the online store needs to know about a feature view, read from Feast's registry."""
+
+    name: str
+    join_keys: list[tuple[str, Any]]  # (column, feast ValueType), sorted by name as Feast does
+    features: list[tuple[str, Any]]
+    timestamp_field: str
+
+    @classmethod
+    def of(cls, view: FeatureView) -> ViewLayout:
+        keys = {column.name: column.dtype.to_value_type() for column in view.entity_columns}
+        return cls(name=view.name, join_keys=sorted(keys.items()),
+                   features=[(f.name, f.dtype.to_value_type()) for f in view.features],
+                   timestamp_field=view.batch_source.timestamp_field)
+
+    @property
+    def columns(self) -> list[str]:
+        return [k for k, _ in self.join_keys] + [f for f, _ in self.features] + [self.timestamp_field]
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,12 @@
-"""A Feast online store on SQLite with one row per entity: ``type: rankct.wide_store.WideSqliteOnlineStore``.
+"""A Feast online store on SQLite with one row per entity, and its bulk writer:
+``type: rankct.online.sqlite_store.WideSqliteOnlineStore``.
 
 Feast's own SQLite store keeps one row per feature value (27 rows per item, three B-trees each),
 so a day of ``item_features`` is 7.9M upserts and no writer gets near the 10x goal. Here a view's
 table holds one row per entity key: the serialized entity key, the event and created timestamps
-(microseconds since the epoch, UTC) and every feature in one blob. The blob is a serialized
-``feast.types.Map`` (``map<string, Value>``), entries in the view's feature order, each value the
-ValueProto bytes Feast's store would hold - so ``get_online_features`` returns the same values,
-and the bulk writer (:mod:`rankct.materialize`) and Feast's own ``materialize`` (through
+and every feature in one blob (:mod:`rankct.online.wide_row`) - so ``get_online_features``
+returns the same values, and the bulk writer (:class:`WideSqliteWriter`, driven by
+:mod:`rankct.online.materialize`) and Feast's own ``materialize`` (through
 :meth:`WideSqliteOnlineStore.online_write_batch`) write the same bytes.
 
 A write never replaces a newer row (``event_ts`` is compared in SQL), so replaying an older day
@@ -15,27 +15,38 @@ changes nothing and a re-run writes the same bytes.
 
 from __future__ import annotations
 
-import functools
+import itertools
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from feast import Entity, FeatureView
 from feast.infra.key_encoding_utils import serialize_entity_key
 from feast.infra.online_stores.helpers import compute_table_id
 from feast.infra.online_stores.online_store import OnlineStore
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
-from feast.protos.feast.types.Value_pb2 import Map as MapProto
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from feast.repo_config import FeastConfigBaseModel, RepoConfig
 from pydantic import StrictStr
 
-STORE_TYPE = "rankct.wide_store.WideSqliteOnlineStore"
+from rankct.errors import RankctError
+from rankct.online.columnar import EncodedBatch, Framing, ViewLayout
+from rankct.online.wide_row import (
+    decode_features,
+    encode_features,
+    entry_prefix,
+    from_micros,
+    to_micros,
+)
+
+if TYPE_CHECKING:
+    from feast import FeatureStore
+
+STORE_TYPE = "rankct.online.sqlite_store.WideSqliteOnlineStore"
 _TABLE_SUFFIX = "__wide"  # apart from the per-value tables of Feast's store in the same file
 _READ_CHUNK = 10_000  # below SQLite's limit of bound parameters per statement
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # One row per entity key; WITHOUT ROWID keeps a single B-tree ordered by the key.
 _CREATE = ('CREATE TABLE IF NOT EXISTS "{}" (entity_key BLOB PRIMARY KEY NOT NULL, '
@@ -49,7 +60,7 @@ _UPSERT = ('INSERT INTO "{}" (entity_key, event_ts, created_ts, features) VALUES
 class WideSqliteOnlineStoreConfig(FeastConfigBaseModel):
     """``online_store:`` section of feature_store.yaml for :class:`WideSqliteOnlineStore`."""
 
-    type: Literal["rankct.wide_store.WideSqliteOnlineStore"] = STORE_TYPE
+    type: Literal["rankct.online.sqlite_store.WideSqliteOnlineStore"] = STORE_TYPE
     path: StrictStr = "data/online.db"
     """Path of the SQLite file (relative paths are under the feature repository)."""
 
@@ -78,55 +89,6 @@ def connect(config: RepoConfig) -> sqlite3.Connection:
 def upsert_sql(table: str) -> str:
     """The statement writing ``(entity_key, event_ts, created_ts, features)`` rows, newer wins."""
     return _UPSERT.format(table.replace('"', '""'))
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n > 0x7F:
-        out.append(n & 0x7F | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-@functools.lru_cache(maxsize=4096)
-def entry_prefix(name: str) -> Callable[[int], bytes]:
-    """``prefix(n)``: the bytes of a ``Map.val`` entry for feature ``name`` that precede an
-    ``n``-byte serialized ValueProto (entry tag and length, key field, value tag and length)."""
-    key = name.encode()
-    key_field = b"\x0a" + _varint(len(key)) + key
-
-    def prefix(n: int) -> bytes:
-        value_head = b"\x12" + _varint(n)
-        return b"\x0a" + _varint(len(key_field) + len(value_head) + n) + key_field + value_head
-    return prefix
-
-
-def encode_features(values: dict[str, bytes], order: Sequence[str]) -> bytes:
-    """The blob of one row: serialized values by feature name, entries in ``order`` first."""
-    known = set(order)
-    names = [n for n in order if n in values] + [n for n in values if n not in known]
-    return b"".join(entry_prefix(n)(len(values[n])) + values[n] for n in names)
-
-
-def decode_features(blob: bytes) -> dict[str, ValueProto]:
-    """Feature name -> ValueProto of one row."""
-    parsed = MapProto()
-    parsed.ParseFromString(blob)
-    return dict(parsed.val)
-
-
-def to_micros(ts: datetime) -> int:
-    """Microseconds since the epoch; a naive datetime is UTC, as Feast assumes."""
-    if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=UTC)
-    delta = ts - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def from_micros(micros: int) -> datetime:
-    """The aware UTC datetime of :func:`to_micros`' result."""
-    return _EPOCH + timedelta(microseconds=micros)
 
 
 class WideSqliteOnlineStore(OnlineStore):
@@ -235,3 +197,49 @@ class WideSqliteOnlineStore(OnlineStore):
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+class WideSqliteWriter:
+    """Writes one row per entity into the tables of :class:`WideSqliteOnlineStore`.
+
+    One transaction per view, so a reader sees the previous day or the new one, never half;
+    a row never replaces a newer one, so replaying an old day after a newer one changes nothing.
+    """
+
+    def __init__(self, store: FeatureStore) -> None:
+        self._config = store.config
+        self._conn = connect(store.config)
+        # The store is rebuilt from the offline tables if the machine dies mid-write: trade the
+        # per-commit fsync for speed. SQLite's default page cache (2 MB) is enough: each batch
+        # is upserted in key order, so the B-tree is walked front to back.
+        self._conn.execute("PRAGMA synchronous=OFF")
+
+    def framings(self, layout: ViewLayout) -> list[Framing]:
+        """``Map.val`` entries, one per feature."""
+        return [Framing(entry_prefix(name)) for name, _ in layout.features]
+
+    def write(self, view: FeatureView, layout: ViewLayout, batches: Iterator[EncodedBatch]) -> int:
+        """Upsert every batch in one transaction; returns the rows read."""
+        table = table_name(self._config, view)
+        if not self._conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?",
+                                  (table,)).fetchone():
+            raise RankctError(f"online table {table} of view {layout.name} does not exist",
+                              hint="run `rankct features apply` first")
+        upsert = upsert_sql(table)
+        rows = 0
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            for batch in batches:
+                # In key order, the upserts walk the table's B-tree front to back.
+                blobs = map(b"".join, zip(*batch.columns))
+                self._conn.executemany(upsert, sorted(zip(
+                    batch.entity_keys, batch.micros.tolist(), itertools.repeat(None), blobs)))
+                rows += len(batch.entity_keys)
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        return rows
+
+    def close(self) -> None:
+        self._conn.close()

@@ -1,11 +1,11 @@
-"""Bulk materialization of a day's feature partition into the online store.
+"""Materialization of a day's feature partition into the online store.
 
 Feast's stock ``materialize`` pulls the rows through the Spark offline store, builds one protobuf
 object per value and writes them row by row: about 18 KB of memory per row and a few thousand
-rows a second. Here the partition file is read in batches with pyarrow, each feature column is
-encoded and framed in one go (:mod:`rankct.columnar`) and a batch is written with one
-``executemany`` (the wide SQLite store, :mod:`rankct.wide_store`) or one raw pipeline (Feast's
-Redis layout, :mod:`rankct.redis_writer`).
+rows a second. The bulk path here reads the partition file in batches with pyarrow, encodes and
+frames each feature column in one go (:mod:`rankct.online.columnar`) and writes a batch with one
+``executemany`` (the wide SQLite store, :mod:`rankct.online.sqlite_store`) or one raw pipeline
+(Feast's Redis layout, :mod:`rankct.online.redis_store`).
 
 What lands in the store is what Feast's own ``materialize`` writes into that store - the same
 entity-key bytes, value bytes and timestamps (the integration tests compare them) - so Feast's
@@ -14,50 +14,31 @@ online read path (``get_online_features``) serves it unchanged.
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from rankct.columnar import EncodedBatch, Framing, encode_batch
 from rankct.config import RankctConfig
 from rankct.errors import RankctError
-from rankct.features.build import FeaturePaths
+from rankct.features.build import FEATURE_TABLES, FeaturePaths, as_of
 from rankct.io import SUCCESS_MARKER
+from rankct.online.columnar import ViewLayout, encode_batch
+from rankct.online.feast_repo import feature_store
 
 if TYPE_CHECKING:
     from feast import FeatureStore, FeatureView
 
-    from rankct.redis_writer import RedisWriter
+    from rankct.online.redis_store import RedisWriter
+    from rankct.online.sqlite_store import WideSqliteWriter
 
 BATCH_ROWS = 16_384
-
-
-@dataclass(frozen=True)
-class ViewLayout:
-    """What the online store needs to know about a feature view, read from Feast's registry."""
-
-    name: str
-    join_keys: list[tuple[str, Any]]  # (column, feast ValueType), sorted by name as Feast does
-    features: list[tuple[str, Any]]
-    timestamp_field: str
-
-    @classmethod
-    def of(cls, view: FeatureView) -> ViewLayout:
-        keys = {column.name: column.dtype.to_value_type() for column in view.entity_columns}
-        return cls(name=view.name, join_keys=sorted(keys.items()),
-                   features=[(f.name, f.dtype.to_value_type()) for f in view.features],
-                   timestamp_field=view.batch_source.timestamp_field)
-
-    @property
-    def columns(self) -> list[str]:
-        return [k for k, _ in self.join_keys] + [f for f, _ in self.features] + [self.timestamp_field]
+BATCH_VIEWS = list(FEATURE_TABLES)
 
 
 @dataclass(frozen=True)
@@ -69,6 +50,34 @@ class MaterializeStats:
     @property
     def rows_per_second(self) -> float:
         return self.rows / self.seconds if self.seconds else float("inf")
+
+
+def materialize_day(config: RankctConfig, day: date, views: list[str] | None = None,
+                    stock: bool = False) -> list[MaterializeStats]:
+    """Load the feature rows of ``day`` (stamped at its end) into the online store.
+
+    Incremental: only that day's partition is read; idempotent: a re-run writes the same bytes
+    under the same keys, and a replayed older day never overwrites a newer value. By default the
+    bulk writer (:func:`bulk_materialize_day`) does the work; ``stock`` runs Feast's own
+    ``materialize`` instead (any online store, about 10x slower).
+    """
+    views = views or BATCH_VIEWS
+    if not stock:
+        return bulk_materialize_day(config, day, views)
+    store, cutoff = feature_store(config), as_of(day)
+    stats = []
+    for name in views:
+        started = time.perf_counter()
+        store.materialize(start_date=cutoff - timedelta(hours=12),
+                          end_date=cutoff + timedelta(hours=12), feature_views=[name])
+        rows = _partition_rows(config, name, day)
+        stats.append(MaterializeStats(name, rows, time.perf_counter() - started))
+    return stats
+
+
+def _partition_rows(config: RankctConfig, view: str, day: date) -> int:
+    path = FeaturePaths(config.data_root).table(view, day)
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in path.glob("*.parquet"))
 
 
 def read_batches(path: Path, layout: ViewLayout, batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
@@ -86,58 +95,6 @@ def read_batches(path: Path, layout: ViewLayout, batch_rows: int = BATCH_ROWS) -
         yield from parquet.iter_batches(batch_size=batch_rows, columns=layout.columns)
 
 
-class WideSqliteWriter:
-    """Writes one row per entity into the tables of :class:`rankct.wide_store.WideSqliteOnlineStore`.
-
-    One transaction per view, so a reader sees the previous day or the new one, never half;
-    a row never replaces a newer one, so replaying an old day after a newer one changes nothing.
-    """
-
-    def __init__(self, store: FeatureStore) -> None:
-        from rankct import wide_store
-
-        self._config = store.config
-        self._conn = wide_store.connect(store.config)
-        # The store is rebuilt from the offline tables if the machine dies mid-write: trade the
-        # per-commit fsync for speed. SQLite's default page cache (2 MB) is enough: each batch
-        # is upserted in key order, so the B-tree is walked front to back.
-        self._conn.execute("PRAGMA synchronous=OFF")
-
-    def framings(self, layout: ViewLayout) -> list[Framing]:
-        """``Map.val`` entries, one per feature."""
-        from rankct.wide_store import entry_prefix
-
-        return [Framing(entry_prefix(name)) for name, _ in layout.features]
-
-    def write(self, view: FeatureView, layout: ViewLayout, batches: Iterator[EncodedBatch]) -> int:
-        """Upsert every batch in one transaction; returns the rows read."""
-        from rankct.wide_store import table_name, upsert_sql
-
-        table = table_name(self._config, view)
-        if not self._conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?",
-                                  (table,)).fetchone():
-            raise RankctError(f"online table {table} of view {layout.name} does not exist",
-                              hint="run `rankct features apply` first")
-        upsert = upsert_sql(table)
-        rows = 0
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            for batch in batches:
-                # In key order, the upserts walk the table's B-tree front to back.
-                blobs = map(b"".join, zip(*batch.columns))
-                self._conn.executemany(upsert, sorted(zip(
-                    batch.entity_keys, batch.micros.tolist(), itertools.repeat(None), blobs)))
-                rows += len(batch.entity_keys)
-            self._conn.execute("COMMIT")
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        return rows
-
-    def close(self) -> None:
-        self._conn.close()
-
-
 def _registered_view(store: FeatureStore, name: str) -> FeatureView:
     from feast.errors import FeatureViewNotFoundException
 
@@ -149,13 +106,13 @@ def _registered_view(store: FeatureStore, name: str) -> FeatureView:
 
 
 def _writer(store: FeatureStore) -> WideSqliteWriter | RedisWriter:
-    from rankct.wide_store import STORE_TYPE
+    from rankct.online.sqlite_store import STORE_TYPE, WideSqliteWriter
 
     kind = store.config.online_store.type
     if kind == STORE_TYPE:
         return WideSqliteWriter(store)
     if kind == "redis":
-        from rankct.redis_writer import RedisWriter
+        from rankct.online.redis_store import RedisWriter
 
         return RedisWriter(store)
     raise RankctError(f"bulk materialization supports the {STORE_TYPE} and redis online stores, "
@@ -167,11 +124,6 @@ def bulk_materialize_day(config: RankctConfig, day: date, views: list[str],
                          batch_rows: int = BATCH_ROWS) -> list[MaterializeStats]:
     """Load ``day``'s partition of each view into the online store and record the interval in
     Feast's registry, as ``feast materialize`` would. Re-running writes the same bytes."""
-    from datetime import timedelta
-
-    from rankct.features.build import as_of
-    from rankct.store import feature_store
-
     store = store or feature_store(config)
     if store.config.entity_key_serialization_version != 3:
         raise RankctError("bulk materialization writes entity keys in Feast's serialization "

@@ -1,0 +1,13 @@
+"""The online store: the Feast repository opened for a configuration, and what rankct adds to it.
+
+``feast_repo`` opens the profile's FeatureStore and runs the ``feast`` command line.
+``columnar`` encodes arrow batches column by column in Feast's online encodings.
+``sqlite_store`` is the local profile's wide SQLite online store (one row per entity, laid out
+by ``wide_row``) with its bulk writer; ``redis_store`` bulk-writes Feast's own Redis layout.
+``materialize`` loads a day's feature partitions through one of those writers, or Feast's own
+path. ``retrieval`` serves the feature matrix of one ranking request; ``skew`` compares what the
+online store serves with the offline tables.
+
+Feast is imported inside functions everywhere except in ``sqlite_store`` and ``wide_row``,
+which Feast itself loads as the online store's class.
+"""
