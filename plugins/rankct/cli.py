@@ -10,12 +10,12 @@ import argparse
 import logging
 import sys
 
-from rankct.commands import data, features, models, platform, training
+from rankct.commands import data, deploy, features, models, platform, training
 from rankct.errors import RankctError
 
 # In the order `rankct --help` lists their commands. A new group: a module of rankct.commands
 # with a register(commands), added here.
-COMMAND_GROUPS = (data, features, training, models, platform)
+COMMAND_GROUPS = (data, features, training, models, deploy, platform)
 
 
 def build_parser() -> argparse.ArgumentParser:

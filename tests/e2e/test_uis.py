@@ -1,7 +1,8 @@
 """The three UIs over the end-to-end state, driven in headless Chromium (Debian's, through
-Playwright): the DAG runs are green in Airflow (the damaged day red), a task links to its
-Evidently report, the champion alias is on its version in MLflow, and the report renders its
-metrics in the Evidently UI. Screenshots are saved for a person to look at."""
+Playwright): they listen on 127.0.0.1 only, Airflow asks for a login (the generated one works,
+nothing is served without it), the DAG runs are green in Airflow (the damaged day red), a task
+links to its Evidently report, the champion alias is on its version in MLflow, and the report
+renders its metrics in the Evidently UI. Screenshots are saved for a person to look at."""
 
 from __future__ import annotations
 
@@ -53,6 +54,47 @@ def page(browser):
     context.close()
 
 
+@pytest.fixture
+def airflow_page(end_to_end, page):
+    """A page logged in to Airflow through its login form, with the password rankct generated."""
+    from rankct.orchestrate.ui import airflow_login
+
+    user, password, _ = airflow_login(end_to_end.config)
+    page.goto(end_to_end.config.ui.airflow_url, wait_until="domcontentloaded")
+    page.locator("input[name=username]").fill(user, timeout=60_000)
+    page.locator("input[type=password]").fill(password)
+    page.locator("input[type=password]").press("Enter")
+    page.wait_for_url(lambda url: "/auth/" not in url, timeout=60_000)
+    return page
+
+
+def _listening_addresses(port: int) -> set[str]:
+    """Local addresses of the sockets listening on ``port`` (from /proc/net/tcp and tcp6)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.rsplit(":", 1)
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                found.add(address)
+    return found
+
+
+def test_the_uis_listen_on_loopback_and_airflow_needs_a_login(end_to_end, uis) -> None:
+    import requests
+
+    loopback = {"0100007F", "00000000000000000000000001000000"}  # 127.0.0.1, ::1
+    for url in (end_to_end.config.ui.airflow_url, end_to_end.config.ui.mlflow_url,
+                end_to_end.config.ui.evidently_url):
+        addresses = _listening_addresses(int(url.rsplit(":", 1)[1]))
+        assert addresses and addresses <= loopback, (url, addresses)
+    base = end_to_end.config.ui.airflow_url
+    assert requests.get(f"{base}/api/v2/dags", timeout=10).status_code == 401
+    refused = requests.post(f"{base}/auth/token", json={"username": "admin",
+                                                        "password": "not-it"}, timeout=10)
+    assert refused.status_code == 401
+
+
 @pytest.fixture(scope="module")
 def shots(end_to_end) -> Path:
     folder = end_to_end.config.home / "ui_screenshots"
@@ -74,7 +116,8 @@ def _eventually(check, timeout: float = 60.0) -> None:
             time.sleep(1)
 
 
-def test_airflow_shows_green_runs_and_the_stopped_day(end_to_end, page, shots) -> None:
+def test_airflow_shows_green_runs_and_the_stopped_day(end_to_end, airflow_page, shots) -> None:
+    page = airflow_page
     base = end_to_end.config.ui.airflow_url
     page.goto(f"{base}/dags/ranker_continuous_training/runs", wait_until="domcontentloaded")
 
@@ -89,7 +132,8 @@ def test_airflow_shows_green_runs_and_the_stopped_day(end_to_end, page, shots) -
     page.screenshot(path=str(shots / "airflow_runs.png"), full_page=True)
 
 
-def test_airflow_task_links_to_its_evidently_report(end_to_end, page, shots) -> None:
+def test_airflow_task_links_to_its_evidently_report(end_to_end, airflow_page, shots) -> None:
+    page = airflow_page
     config = end_to_end.config
     run_id = next(r.run_id for r, _ in end_to_end.report.days if r.day == DAYS[3])
     page.goto(f"{config.ui.airflow_url}/dags/ranker_continuous_training/runs/"

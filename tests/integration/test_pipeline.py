@@ -10,12 +10,16 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from rankct.deploy.contract import SIGNATURE_HEADER
 from rankct.errors import DataGateFailed
 
 from tests.conftest import START
+from tests.webhook import Receiver
+from tests.workflow import checkout, load_workflow, outputs, run_step
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 DAYS = [START + timedelta(days=i) for i in range(5)]
+WEBHOOK_SECRET = "pipeline-test-secret"
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +64,30 @@ def _train_and_judge(cfg, day, spark) -> dict:
     return decision
 
 
+def _deploy_through_the_workflow(body: bytes, signature: str, version: str, cwd: Path) -> None:
+    """The deploy workflow's verify, fetch and check steps, from its YAML, on a delivery."""
+    workflow, cwd = load_workflow(), checkout(cwd)
+    delivery = {"RANKCT_PAYLOAD": body.decode(), "RANKCT_SIGNATURE": signature,
+                "RANKCT_WEBHOOK_SECRET": WEBHOOK_SECRET, "MAX_AGE": "2h"}
+    verified = run_step(workflow, "Verify the signed payload", delivery, cwd)
+    assert verified.returncode == 0, verified.stderr
+    found = outputs(cwd)
+    assert (found["model"], found["version"], found["decision"]) == (
+        "marketplace_ranker", version, "promoted")
+    fetched = run_step(workflow, "Fetch the export bundle from MLflow",
+                       {"BUNDLE_URI": found["bundle_uri"]}, cwd)
+    assert fetched.returncode == 0, fetched.stderr
+    checked = run_step(workflow, "Check every file against the signed payload", delivery, cwd)
+    assert checked.returncode == 0, checked.stderr
+    replayed = {**delivery, "RANKCT_SIGNATURE": signature}
+    (cwd / "serving-deployment.json").write_bytes(body)  # as if it were deployed already
+    again = run_step(workflow, "Check every file against the signed payload", replayed, cwd)
+    assert again.returncode == 3 and "already deployed" in again.stderr
+
+
 def test_daily_runs_promote_then_compare_then_reject_a_degraded_model(pipeline_home, spark,
-                                                                      monkeypatch) -> None:
+                                                                      monkeypatch,
+                                                                      tmp_path_factory) -> None:
     from rankct.cli import main
     from rankct.errors import RankctError, StageSkipped
     from rankct.pipeline import prepare
@@ -77,7 +103,15 @@ def test_daily_runs_promote_then_compare_then_reject_a_degraded_model(pipeline_h
     assert prepare.usable_days(cfg, DAYS[2]) == DAYS[1:3]  # day 1 has no features to join
 
     _prepare(cfg, DAYS[3], spark)
-    first = _train_and_judge(cfg, DAYS[3], spark)
+    # The first promotion is announced to a local webhook receiver: what it gets is what the
+    # pipeline really sends, and it goes through the deploy workflow's own steps below.
+    monkeypatch.setenv("RANKCT_WEBHOOK_SECRET", WEBHOOK_SECRET)
+    with Receiver([]) as hook:
+        cfg.notify.url = hook.url
+        try:
+            first = _train_and_judge(cfg, DAYS[3], spark)
+        finally:
+            cfg.notify.url = None
     assert first["passed"], first["reasons"]
     store = open_store(cfg)
     assert champion_version(store) == first["version"]
@@ -85,7 +119,10 @@ def test_daily_runs_promote_then_compare_then_reject_a_degraded_model(pipeline_h
     assert {c["name"] for c in record["checks"]} >= {"ndcg_floor", "onnx_parity", "data_gate_2"}
     run = DayRun(cfg, DAYS[3])
     assert run.outcome()["state"] == "promoted" and run.read("export")["onnx_sha256"]
-    assert run.read("notification")["status"] == "skipped"  # no webhook configured in tests
+    assert run.read("notification")["status"] == "sent"
+    (headers, body), = hook.requests
+    _deploy_through_the_workflow(body, headers[SIGNATURE_HEADER], first["version"],
+                                 tmp_path_factory.mktemp("deploy_checkout"))
     # A re-run of the promotion changes nothing and still names the replaced version (none).
     from rankct.pipeline import decide
 
@@ -134,6 +171,10 @@ def test_daily_runs_promote_then_compare_then_reject_a_degraded_model(pipeline_h
     assert tags[bad["version"]].decision == "rejected"
     assert DayRun(cfg, DAYS[4]).outcome()["state"] == "rejected"
     assert main(["serve-check", "--version", bad["version"]]) == 2  # never exported
+    # A cleared notify task of an older day never announces a version that no longer serves.
+    if second["passed"]:
+        with pytest.raises(RankctError, match="is not the champion"):
+            ship.notify_deployment(cfg, DAYS[3])
 
 
 def test_a_bad_day_stops_at_the_data_gate(pipeline_home, spark, tmp_path) -> None:

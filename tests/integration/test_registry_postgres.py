@@ -83,9 +83,43 @@ def test_register_promote_and_rollback_on_postgres(config, tmp_path_factory, pos
         rollback(store)
 
 
-def test_unreachable_store_names_it(config, tmp_path_factory):
+def test_alias_changes_hold_a_postgres_advisory_lock(config, tmp_path_factory, postgres_uri):
+    """Another writer (here: a session holding the model's advisory lock, as a promotion on
+    another machine would) makes a rollback wait, then give up with the champion untouched."""
+    import psycopg2
+    from rankct.errors import ServiceUnavailable
+    from rankct.registry.history import read_history
+    from rankct.registry.lock import lock_key
+
+    cfg = config.model_copy(deep=True)
+    cfg.home = tmp_path_factory.mktemp("registry_pg_lock")
+    cfg.mlflow.tracking_uri = postgres_uri
+    cfg.mlflow.lock_timeout_seconds = 1.5
+    store = open_store(cfg)
+    champion = champion_version(store)
+    other = psycopg2.connect(postgres_uri.replace("postgresql+psycopg2", "postgresql"))
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", (lock_key(store.model_name),))
+        with pytest.raises(ServiceUnavailable, match="advisory lock"):
+            promote(store, champion)
+        with pytest.raises(ServiceUnavailable, match="advisory lock"):
+            rollback(store)
+    finally:
+        other.close()  # the session ends: PostgreSQL releases its lock
+    assert champion_version(store) == champion
+    # Free again: the same promotion goes through (a no-op on the champion itself).
+    assert promote(store, champion) is None or champion_version(store) == champion
+    assert read_history(store.state_dir) == []  # nothing moved in this home
+
+
+def test_unreachable_store_is_an_outage_naming_it(config, tmp_path_factory):
+    from rankct.errors import ServiceUnavailable
+
     cfg = config.model_copy(deep=True)
     cfg.home = tmp_path_factory.mktemp("registry_pg_down")
     cfg.mlflow.tracking_uri = "postgresql+psycopg2://rankct:secret@127.0.0.1:1/mlflow"
-    with pytest.raises(RankctError, match=r"rankct:\*\*\*@127.0.0.1:1/mlflow is unusable"):
+    cfg.mlflow.retry_backoff_seconds = 0.05
+    with pytest.raises(ServiceUnavailable,
+                       match=r"rankct:\*\*\*@127.0.0.1:1/mlflow failed 3 time\(s\)"):
         open_store(cfg)

@@ -123,9 +123,11 @@ def report_announcement(sent: object, url: str | None, *, require_sent: bool = T
     from rankct.deploy.announce import AnnouncementFailed
 
     payload, result = sent.payload, sent.result
-    print(f"deployment of {payload.model} v{payload.version} ({payload.decision}, delivery "
-          f"{payload.delivery_id}): {result.status}" + (f" - {result.error}" if result.error
-                                                         else "") + f" (record: {sent.record})")
+    what = (f"{payload.model} v{payload.version} ({payload.decision}, delivery "
+            f"{payload.delivery_id})" if payload else "the champion")
+    print(f"deployment of {what}: {result.status}"
+          + (f" - {result.error}" if result.error else "")
+          + (f" (record: {sent.record})" if sent.record else ""))
     if result.status == "sent" or (result.status == "skipped" and not require_sent):
         return 0
     if result.status == "skipped":
@@ -133,5 +135,5 @@ def report_announcement(sent: object, url: str | None, *, require_sent: bool = T
                           hint="set notify.url (RANKCT__NOTIFY__URL) and the webhook secret, "
                                "then run `rankct deploy notify`")
     raise AnnouncementFailed(f"the deployment webhook {url} did not accept the announcement "
-                             f"of v{payload.version}: {result.error}",
+                             f"of {what}: {result.error}",
                              hint="fix the receiver, then run `rankct deploy notify` again")

@@ -1,5 +1,6 @@
-"""The registered model and its exports: ``rankct serve-check``, ``rankct models`` and
-``rankct rollback``."""
+"""The registered model and its exports: ``rankct serve-check``, ``rankct models`` (with
+``--history``, the alias history) and ``rankct rollback`` (which announces the restored champion
+for deployment)."""
 
 from __future__ import annotations
 
@@ -65,7 +66,10 @@ def _add_models(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("models", help="list registered versions, aliases and gate decisions",
                             description="Versions of the registered model, newest first, with "
                                         "their aliases (champion, challenger, previous_champion) "
-                                        "and gate decisions.")
+                                        "and gate decisions; --history: every move of the "
+                                        "champion alias, what, when, why and by which run.")
+    p.add_argument("--history", action="store_true",
+                   help="list every promotion and rollback instead, oldest first")
     p.set_defaults(func=cmd_models)
 
 
@@ -74,6 +78,8 @@ def cmd_models(args: argparse.Namespace) -> int:
     from rankct.registry import list_versions, open_store
 
     store = open_store(load_config())
+    if args.history:
+        return _print_history(store)
     rows = list_versions(store)
     if not rows:
         print(f"no versions of {store.model_name} yet")
@@ -85,17 +91,46 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_history(store: object) -> int:
+    from rankct.registry.history import read_history
+
+    changes = read_history(store.state_dir)
+    if not changes:
+        print(f"the champion of {store.model_name} has not moved yet")
+        return 0
+    print(f"{'when (UTC)':<25} {'action':<9} {'champion':<14} {'run':<34} {'by':<24} why")
+    for change in changes:
+        moved = f"v{change.previous} -> v{change.version}" if change.previous else \
+            f"v{change.version}"
+        print(f"{change.at:<25} {change.action:<9} {moved:<14} {change.run:<34} "
+              f"{change.actor:<24} {change.reason}")
+    return 0
+
+
 def _add_rollback(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser("rollback", help="restore the previous champion",
+    p = commands.add_parser("rollback", help="restore the previous champion and deploy it",
                             description="Move the alias champion back to the version it "
-                                        "replaced; exit 2 when there is none.")
+                                        "replaced (the removed one is never promoted again), "
+                                        "record why, and announce the restored champion to "
+                                        "the deployment webhook. Exit 2 when there is no "
+                                        "previous champion, 3 when the webhook refused the "
+                                        "announcement (the rollback stands).")
+    p.add_argument("--reason", default="rolled back by an operator",
+                   help="why, for the alias history")
     p.set_defaults(func=cmd_rollback)
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
+    from rankct.commands.deploy import report_announcement
     from rankct.config import load_config
+    from rankct.deploy.announce import announce
+    from rankct.deploy.contract import Decision
     from rankct.registry import open_store, rollback
 
-    store = open_store(load_config())
-    print(f"rolled back: champion is now version {rollback(store)} of {store.model_name}")
-    return 0
+    config = load_config()
+    store = open_store(config)
+    restored = rollback(store, reason=args.reason)
+    print(f"rolled back: champion is now version {restored} of {store.model_name}")
+    sent = announce(config, store, restored, Decision.ROLLED_BACK,
+                    context={"reason": args.reason})
+    return report_announcement(sent, config.notify.url, require_sent=False)

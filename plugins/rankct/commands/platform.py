@@ -80,9 +80,13 @@ def cmd_status(args: argparse.Namespace) -> int:
 def _add_ui(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("ui", help="start the Airflow, MLflow and Evidently UIs (make ui)",
                             description="Serve the Airflow UI, the MLflow UI and the Evidently "
-                                        "UI on localhost over $RANKCT_HOME until interrupted.")
+                                        "UI over $RANKCT_HOME until interrupted, on 127.0.0.1 "
+                                        "unless --host says otherwise. Airflow asks for a "
+                                        "login; its password is printed the first time.")
     p.add_argument("--check", action="store_true",
                    help="start them, wait until each answers, print the URLs and stop")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address the servers listen on (default 127.0.0.1: this machine only)")
     p.set_defaults(func=cmd_ui)
 
 
@@ -90,4 +94,4 @@ def cmd_ui(args: argparse.Namespace) -> int:
     from rankct.config import load_config
     from rankct.orchestrate.ui import serve_uis
 
-    return serve_uis(load_config(), check_only=args.check)
+    return serve_uis(load_config(), check_only=args.check, host=args.host)

@@ -43,11 +43,12 @@ class AnnouncementFailed(RankctError):
 
 @dataclass(frozen=True)
 class Announcement:
-    """A payload and what became of its delivery."""
+    """A payload and what became of its delivery (no payload when no ``notify.url`` is set:
+    there is no receiver to build it for)."""
 
-    payload: DeploymentPayload
+    payload: DeploymentPayload | None
     result: NotifyResult
-    record: Path
+    record: Path | None
 
 
 def bundle_dir(config: RankctConfig, model: str, version: str) -> Path:
@@ -100,7 +101,8 @@ def announce(config: RankctConfig, store: Store, version: str, decision: Decisio
              context: dict[str, Any] | None = None,
              record_dir: Path | None = None) -> Announcement:
     """Send the signed payload of ``version``, which must be the champion; never raises for a
-    failed delivery (the result says so). Recorded under ``<home>/deployments/``."""
+    failed delivery (the result says so). Recorded under ``<home>/deployments/``; without a
+    ``notify.url`` nothing is built or sent (status ``skipped``)."""
     version = str(version)
     champion = champion_version(store)
     if champion != version:
@@ -108,6 +110,9 @@ def announce(config: RankctConfig, store: Store, version: str, decision: Decisio
                           f"({champion or 'none'}): it is not announced for deployment",
                           hint="serving follows the champion alias: promote or roll back "
                                "first, then announce the champion")
+    if not config.notify.url:
+        return Announcement(None, NotifyResult("skipped", None, 0,
+                                               error="no notify.url configured"), None)
     payload = deployment_payload(config, store, version, decision, context=context)
     result = notify(payload, config.notify, record_dir=record_dir)
     record = write_json_atomic(

@@ -135,11 +135,13 @@ def apply_decision(store: Store, version: str, record: Path, *,
     evaluated = document.get("champion_version")
     extra = {k: v for k, v in document.items() if k not in ("passed", "reasons", "checks")}
     verdict = Verdict([Check(**check) for check in document["checks"]], extra)
-    if verdict.passed:
+    if verdict.passed or document.get("passed"):
         missing = missing_checks(verdict, evaluated)
-        if missing:
+        if missing or not verdict.passed:
             raise RankctError(f"decision record {record} passes version {version} without the "
-                              f"mandatory check(s) {', '.join(missing)}: not promoted",
+                              f"mandatory check(s) {', '.join(missing) or '(none missing)'}"
+                              + ("" if verdict.passed else " or with failed checks")
+                              + ": not promoted",
                               hint="re-run the gate task; the champion is unchanged")
         record_decision(store, version, True, [])
         # A re-run finds the alias already moved: promote returns the version it replaced.

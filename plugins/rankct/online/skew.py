@@ -11,6 +11,8 @@ from typing import Any
 import pandas as pd
 
 from rankct.config import RankctConfig
+from rankct.contract import SUCCESS_MARKER
+from rankct.errors import RankctError
 from rankct.features.build import FEATURE_TABLES, FeaturePaths
 from rankct.online.feast_repo import feature_store
 
@@ -53,7 +55,13 @@ def check_skew(config: RankctConfig, day: date, sample_size: int = 200, seed: in
     paths = FeaturePaths(config.data_root)
     report = SkewReport(day=day.isoformat())
     for view, keys in FEATURE_TABLES.items():
-        offline = pd.read_parquet(paths.table(view, day))
+        partition = paths.table(view, day)
+        if not (partition / SUCCESS_MARKER).exists():
+            raise RankctError(f"the offline partition {partition} of {view} is missing or "
+                              "incomplete: nothing to compare the online store with",
+                              hint=f"build the features of {day} first (`rankct features build "
+                                   f"--date {day}`), then materialize them")
+        offline = pd.read_parquet(partition)
         offline = offline.sample(min(sample_size, len(offline)), random_state=seed)
         features = [c for c in offline.columns if c not in (*keys, "event_timestamp")]
         entities = [{k: _py(row[k]) for k in keys} for _, row in offline[keys].iterrows()]

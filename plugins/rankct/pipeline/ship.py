@@ -74,8 +74,9 @@ def notify_deployment(config: RankctConfig, day: date) -> dict[str, Any]:
     result = sent.result
     summary = run.write("notification", {
         "version": promoted["version"], "status": result.status, "attempts": result.attempts,
-        "error": result.error, "delivery_id": sent.payload.delivery_id,
-        "record": str(sent.record)})
+        "error": result.error,
+        "delivery_id": sent.payload.delivery_id if sent.payload else None,
+        "record": str(sent.record) if sent.record else None})
     if result.status == "failed":
         raise AnnouncementFailed(
             f"the deployment webhook {config.notify.url} refused the promotion of version "
