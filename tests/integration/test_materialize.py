@@ -189,3 +189,18 @@ def test_bulk_writes_the_same_redis_hashes_as_feast(applied_redis) -> None:
     materialize_day(applied_redis, LAST)
     report = check_skew(applied_redis, LAST, sample_size=25)
     assert report.passed, report.summary()
+
+
+def test_an_online_store_that_does_not_answer_is_an_outage(applied_redis, monkeypatch) -> None:
+    """Redis on a closed port: retried, then a ServiceUnavailable naming it (Airflow retries the
+    task again); not a raw driver error, not a "bad input" that would never be retried."""
+    from rankct.errors import ServiceUnavailable
+    from rankct.pipeline import prepare
+
+    from tests.e2e.conftest import free_port
+
+    monkeypatch.setenv("RANKCT_REDIS", f"127.0.0.1:{free_port()},db=7")
+    with pytest.raises(ServiceUnavailable, match="materializing 2026-11-01 into the prod "
+                                                 "online store failed 3 time") as raised:
+        prepare.materialize(applied_redis, START)
+    assert raised.value.retryable and "ConnectionError" in str(raised.value)

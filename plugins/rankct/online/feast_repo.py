@@ -19,12 +19,16 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from rankct.config import REPO_ROOT, RankctConfig
-from rankct.errors import RankctError
+from rankct.errors import RankctError, ServiceUnavailable
 
 if TYPE_CHECKING:
     from feast import FeatureStore
 
 FEATURE_REPO = REPO_ROOT / "feature_repo"
+# What the feast process prints when a store did not answer (an outage, retried), as opposed to
+# a definition or data error (not retried).
+_UNREACHABLE = ("redis.exceptions.ConnectionError", "redis.exceptions.TimeoutError",
+                "Connection refused", "could not connect to server")
 # ``$NAME`` and ``${NAME}``, as os.path.expandvars (what Feast applies to the file) reads them.
 _VARIABLE = re.compile(r"\$(\w+|\{[^}]*\})", re.ASCII)
 
@@ -51,7 +55,12 @@ def feast_cli(config: RankctConfig, *args: str) -> str:
         cwd=FEATURE_REPO, env=_environment(config), check=False, capture_output=True,
         text=True)
     if proc.returncode != 0:
-        raise RankctError(f"feast {' '.join(args)} failed:\n{proc.stderr[-2000:]}",
+        tail = proc.stderr[-2000:]
+        if any(marker in tail for marker in _UNREACHABLE):
+            raise ServiceUnavailable(f"feast {' '.join(args)} could not reach a store:\n{tail}",
+                                     hint="check that the online store (RANKCT_REDIS) and the "
+                                          "registry are up; the task can simply run again")
+        raise RankctError(f"feast {' '.join(args)} failed:\n{tail}",
                           hint="check feature_repo/ definitions and the feature tables")
     return proc.stdout
 

@@ -92,10 +92,18 @@ def apply_feature_repo(config: RankctConfig, day: date | None = None) -> dict[st
 
 
 def materialize(config: RankctConfig, day: date) -> dict[str, Any]:
-    """Load ``day``'s features into the online store (after :func:`apply_feature_repo`)."""
-    from rankct.online.materialize import materialize_day
+    """Load ``day``'s features into the online store (after :func:`apply_feature_repo`).
 
-    stats = materialize_day(config, day)
+    An online store that does not answer (Redis restarting) is retried: a re-run writes the
+    same values and never overwrites a newer one, so a write cut short is simply done again.
+    """
+    from rankct.online.materialize import materialize_day
+    from rankct.retry import with_retries
+
+    stats = with_retries(lambda: materialize_day(config, day),
+                         what=f"materializing {day} into the {config.profile} online store",
+                         hint="check that the online store (Redis: RANKCT_REDIS) is up; the "
+                              "task can simply run again")
     return {"day": day.isoformat(),
             "views": {s.view: {"rows": s.rows, "rows_per_second": round(s.rows_per_second)}
                       for s in stats}}
