@@ -88,8 +88,7 @@ def deployment_payload(config: RankctConfig, store: Store, version: str, decisio
     artifacts = {"bundle": bundle_uri}
     if tags.get(TAG_ONNX_MODEL_URI):
         artifacts["onnx_model"] = tags[TAG_ONNX_MODEL_URI]
-    metrics = {key: value for key, value in run.data.metrics.items()
-               if key.startswith("test_ndcg")}
+    metrics = {key: value for key, value in run.data.metrics.items() if "ndcg" in key}
     return DeploymentPayload.issue(
         store.model_name, version, decision, onnx_sha256=logged_sha, files=files,
         artifacts=artifacts, metrics=metrics,
