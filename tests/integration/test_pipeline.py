@@ -20,6 +20,39 @@ from tests.workflow import checkout, load_workflow, outputs, run_step
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 DAYS = [START + timedelta(days=i) for i in range(5)]
 WEBHOOK_SECRET = "pipeline-test-secret"
+# What the first four days produce on this seed (features of every day, the first training
+# set, the first model), recorded before the daily run was made faster (issue 15): a faster run
+# must compute the same bytes.
+EXPECTED_OUTPUTS = {
+    "features": "491317da06b4c7a2c0bbff8cbc6a0c78e1e3e63a49d4e074a44ba917f21de92f",
+    "training_set": "e3caf4d3530280e8d4682958b0caeb778d3f0e98b7d21b463c176ecb01ace84a",
+    "model": "bd74b247586bb9092686e8b5bf4209f935629c11e7eb74e9de26c0d6ef1cb788"}
+
+
+def _outputs(cfg, version: str) -> dict[str, str]:
+    """Digests of the feature partitions, the training set and the model of ``version``."""
+    import hashlib
+
+    import pandas as pd
+    import pyarrow.parquet as pq
+    from rankct.registry import load_booster, open_store
+    from rankct.registry.runs import dataset_fingerprint
+
+    # The rows and schema of every file, in order. Not the files' bytes: parquet-mr lists each
+    # column's encodings in a Java HashSet's order, which changes from one JVM to the next.
+    features = hashlib.sha256()
+    for path in sorted((cfg.data_root / "features").rglob("*.parquet")):
+        table = pq.read_table(path)
+        features.update(path.relative_to(cfg.data_root).as_posix().encode())
+        features.update(str(table.schema).encode())
+        features.update(dataset_fingerprint(table.to_pandas()).encode())
+
+    from rankct.pipeline.day import DayRun
+
+    frame = pd.read_parquet(DayRun(cfg, DAYS[3]).training_set)
+    booster = load_booster(open_store(cfg), version)
+    return {"features": features.hexdigest(), "training_set": dataset_fingerprint(frame),
+            "model": hashlib.sha256(bytes(booster.save_raw("ubj"))).hexdigest()}
 
 
 @pytest.fixture(scope="module")
@@ -113,6 +146,7 @@ def test_daily_runs_promote_then_compare_then_reject_a_degraded_model(pipeline_h
         finally:
             cfg.notify.url = None
     assert first["passed"], first["reasons"]
+    assert _outputs(cfg, first["version"]) == EXPECTED_OUTPUTS
     store = open_store(cfg)
     assert champion_version(store) == first["version"]
     record = json.loads(Path(first["record"]).read_text())
