@@ -23,7 +23,12 @@ from __future__ import annotations
 from airflow.sdk import CronDataIntervalTimetable, dag
 from rankct.airflow.assets import CHAMPION
 from rankct.airflow.defaults import EARLIEST_DAY, default_args
-from rankct.airflow.operators import GateOperator, PublishingStageOperator, StageOperator
+from rankct.airflow.operators import (
+    GateOperator,
+    PublishingStageOperator,
+    ShortCircuitStageOperator,
+    StageOperator,
+)
 from rankct.airflow.runtime import training_params
 from rankct.airflow.spark import MACROS, spark_job
 
@@ -51,7 +56,8 @@ def ranker_continuous_training() -> None:
     register = StageOperator(task_id="register_features",
                              stage=f"{PIPELINE}.prepare:apply_feature_repo")
     materialize = StageOperator(task_id="materialize", stage=f"{PIPELINE}.prepare:materialize")
-    history = StageOperator(task_id="check_history", stage=f"{PIPELINE}.prepare:check_history")
+    history = ShortCircuitStageOperator(task_id="check_history",
+                                        stage=f"{PIPELINE}.prepare:check_history")
     training_set = StageOperator(task_id="training_set",
                                  stage=f"{PIPELINE}.prepare:make_training_set")
     data_gate_2 = StageOperator(task_id="validate_training_set",

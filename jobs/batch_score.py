@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import date, datetime
 from pathlib import Path
@@ -47,6 +48,11 @@ def main(argv: list[str] | None = None) -> int:
     config = load_config()
     if args.master:
         config.spark.master = args.master
+    # Scoring broadcasts the booster and the feature lookup to the workers, which Spark Connect
+    # has no API for: this job runs its own session even when the run has a Connect server.
+    config.spark.remote = None
+    for key in ("SPARK_REMOTE", "SPARK_CONNECT_MODE_ENABLED"):
+        os.environ.pop(key, None)
     data_root = args.data_root or config.data_root
     try:
         booster = load_booster(args.model)

@@ -34,6 +34,18 @@ def spark(config: RankctConfig):
 
 
 @pytest.fixture(scope="session")
+def spark_connect(config: RankctConfig, tmp_path_factory: pytest.TempPathFactory):
+    """One Spark Connect server for the tests that run the way `rankct run` does (the
+    end-to-end runs attach to it instead of starting their own)."""
+    from rankct.spark_connect import free_port, start_server, stop_server
+
+    server = start_server(config, tmp_path_factory.mktemp("spark_connect") / "server.log",
+                          port=free_port())
+    yield server.url
+    stop_server(server)
+
+
+@pytest.fixture(scope="session")
 def tiny_market(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Five clean days of a tiny marketplace (about 5k impressions a day)."""
     from rankct.simulate import simulate

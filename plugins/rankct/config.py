@@ -21,10 +21,16 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 class SparkConfig(BaseModel):
+    """Where Spark runs. With ``remote`` (a Spark Connect URL, ``sc://host:port``) every task
+    and job of a run attaches to that long-lived server instead of starting a JVM of its own;
+    ``rankct run`` / ``make run`` / ``make ui`` start one for the local profile."""
+
     master: str = "local[*]"
     driver_memory: str = "4g"
     shuffle_partitions: int = 8
     ui_enabled: bool = False
+    remote: str | None = None
+    connect_port: int = Field(15002, ge=1, le=65535)  # of the server rankct starts locally
 
 
 class LabelConfig(BaseModel):

@@ -139,3 +139,34 @@ def test_a_run_may_override_training_but_not_the_gate_or_the_webhook(airflow_env
                    "logical_date": pendulum.datetime(2026, 11, 6, tz="UTC")}
         with pytest.raises(AirflowFailException, match="a run may not override"):
             operator.run_stage(context)
+
+
+def test_a_warm_up_day_skips_every_later_task_in_one_step(dagbag) -> None:
+    """check_history short-circuits: all its downstream tasks at once, not a level per
+    scheduling round (a second each in `airflow dags test`)."""
+    from types import SimpleNamespace
+
+    from airflow.sdk.exceptions import DownstreamTasksSkipped
+    from rankct.errors import StageSkipped
+
+    dag = dagbag.dags["ranker_continuous_training"]
+    guard = dag.get_task("check_history")
+    ti = SimpleNamespace(map_index=-1, xcom_push=lambda **kwargs: None)
+    with pytest.raises(DownstreamTasksSkipped) as skipped:
+        guard.on_skip({"ti": ti}, StageSkipped("warm-up"))
+    downstream = {t.task_id for t in guard.get_flat_relatives(upstream=False)}
+    assert set(skipped.value.tasks) == downstream >= {"training_set", "train", "promote",
+                                                      "notify", "reject"}
+
+
+def test_the_dags_test_runner_reuses_one_in_process_execution_api() -> None:
+    """What rankct.airflow.dags_test changes in Airflow (Task SDK 1.3's cache), checked in a
+    process of its own."""
+    probe = ("from rankct.airflow.dags_test import cache_in_process_api as cache\n"
+             "from airflow.sdk.execution_time import supervisor as s\n"
+             "first = cache()\n"
+             "assert s.in_process_api_server() is s.in_process_api_server()\n"
+             "print(first, cache())")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True, timeout=120)
+    assert done.stdout.split()[-2:] in (["True", "False"], ["False", "False"])

@@ -25,6 +25,7 @@ def config_environment(cfg) -> dict[str, str]:
         "RANKCT__SPARK__MASTER": cfg.spark.master,
         "RANKCT__SPARK__DRIVER_MEMORY": cfg.spark.driver_memory,
         "RANKCT__SPARK__SHUFFLE_PARTITIONS": str(cfg.spark.shuffle_partitions),
+        **({"RANKCT__SPARK__REMOTE": cfg.spark.remote} if cfg.spark.remote else {}),
         "RANKCT__PIPELINE__MIN_HISTORY_DAYS": str(cfg.pipeline.min_history_days),
         "RANKCT__GATE__MIN_NDCG": str(cfg.gate.min_ndcg),
         "RANKCT__GATE__N_RESAMPLES": str(cfg.gate.n_resamples),
@@ -52,13 +53,14 @@ class EndToEnd:
 
 
 @pytest.fixture(scope="session")
-def end_to_end(config, spark, tmp_path_factory) -> EndToEnd:
+def end_to_end(config, spark, spark_connect, tmp_path_factory) -> EndToEnd:
     from rankct.orchestrate.run import run_pipeline
     from rankct.pipeline import prepare
     from rankct.simulate import simulate
 
     cfg = config.model_copy(deep=True)
     cfg.home = tmp_path_factory.mktemp("e2e_home")
+    cfg.spark.remote = spark_connect  # every task and job of the run attaches to it
     cfg.pipeline.min_history_days = 3
     cfg.gate.min_ndcg = 0.2
     cfg.gate.n_resamples = 2000

@@ -62,8 +62,8 @@ def test_the_dags_run_their_tasks_for_1998(tmp_path) -> None:
 
 def test_a_run_in_which_no_task_ran_is_a_failure_rankct_run_names(tmp_path) -> None:
     from rankct.config import load_config
-    from rankct.orchestrate.airflow_cli import migrate
-    from rankct.orchestrate.run import Progress, _train_day
+    from rankct.orchestrate.airflow_cli import dags_test, migrate
+    from rankct.orchestrate.run import Progress, day_outcome
 
     dags = tmp_path / "dags"
     dags.mkdir()
@@ -72,8 +72,8 @@ def test_a_run_in_which_no_task_ran_is_a_failure_rankct_run_names(tmp_path) -> N
     env = _environment(home, dags)
     migrate(env, tmp_path / "migrate.log")
     config = load_config("local", environ={"RANKCT_HOME": str(home)})
-    result, outcome = _train_day(config, date(2026, 11, 5), env, tmp_path / "logs",
-                                 Progress(open(tmp_path / "progress.txt", "w")))  # noqa: SIM115
+    result = dags_test("ranker_continuous_training", date(2026, 11, 5), env, tmp_path / "logs")
+    outcome = day_outcome(config, result, Progress(open(tmp_path / "progress.txt", "w")))  # noqa: SIM115
     assert result.ran_nothing and result.tasks == []
     assert "Marking run" in result.log.read_text()  # Airflow itself called it a success...
     assert result.state == "failed"                 # ...rankct does not

@@ -45,7 +45,15 @@ def store_yaml(config: RankctConfig) -> Path:
 def _environment(config: RankctConfig) -> dict[str, str]:
     # feature_store.yaml and the data sources read RANKCT_HOME: point them at this config's state.
     (config.home / "feast").mkdir(parents=True, exist_ok=True)
-    return {**os.environ, "RANKCT_HOME": str(config.home)}
+    env = {**os.environ, "RANKCT_HOME": str(config.home)}
+    # Feast opens its Spark session itself: on the run's server when there is one, else a JVM
+    # of the profile's master without a UI (PySpark passes these to its spark-submit).
+    if config.spark.remote:
+        env["SPARK_REMOTE"] = config.spark.remote
+    else:
+        env.setdefault("PYSPARK_SUBMIT_ARGS", f"--master {config.spark.master} "
+                                              "--conf spark.ui.enabled=false pyspark-shell")
+    return env
 
 
 def feast_cli(config: RankctConfig, *args: str) -> str:

@@ -1,10 +1,11 @@
 """Airflow's command line, run as a real subprocess: ``airflow db migrate`` and
 ``airflow dags test`` (a whole DAG run in one process, tasks in order, state in the metadata
-database, so the UI shows it afterwards).
+database, so the UI shows it afterwards), for a sequence of DAG runs in one process
+(:mod:`rankct.airflow.dags_test`).
 
-``dags test`` prints a line when each task starts; :func:`dags_test` turns those into progress
-callbacks and keeps the whole output in a log file. Task states and durations are read back
-from the metadata database.
+``dags test`` prints a line when each task starts; :func:`dags_test_runs` turns those into
+progress callbacks and keeps each run's output in a log file of its own. Task states and
+durations are read back from the metadata database.
 """
 
 from __future__ import annotations
@@ -75,36 +76,94 @@ def dags_test(dag_id: str, day: date, env: dict[str, str], log_dir: Path, *,
               conf: str | None = None,
               on_task: Callable[[str], None] | None = None) -> DagRunResult:
     """``airflow dags test <dag_id> <day>``; ``on_task(task_id)`` as each task starts."""
+    return dags_test_runs([(dag_id, day)], env, log_dir, conf=conf, on_task=on_task)[0]
+
+
+def dags_test_runs(runs: list[tuple[str, date]], env: dict[str, str], log_dir: Path, *,
+                   conf: str | None = None,
+                   on_start: Callable[[str, date], None] | None = None,
+                   on_task: Callable[[str], None] | None = None,
+                   on_result: Callable[[DagRunResult], None] | None = None,
+                   ) -> list[DagRunResult]:
+    """``airflow dags test`` of every ``(dag_id, day)`` in order, in one Airflow process
+    (:mod:`rankct.airflow.dags_test`): one log file per run; ``on_start(dag_id, day)`` as each
+    run starts, ``on_task(task_id)`` as each of its tasks starts and ``on_result(result)`` as it
+    ends."""
     log_dir.mkdir(parents=True, exist_ok=True)
-    log = log_dir / f"{dag_id}_{day.isoformat()}.log"
-    command = [_airflow(), "dags", "test", dag_id, day.isoformat()]
-    if conf:
-        command += ["--conf", conf]
-    started, run_id = time.perf_counter(), None
-    with open(log, "w") as out:
-        proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, bufsize=1)
-        assert proc.stdout is not None
+    command = [sys.executable, "-m", "rankct.airflow.dags_test",
+               *(["--conf", conf] if conf else []),
+               *(f"{dag_id}/{day.isoformat()}" for dag_id, day in runs)]
+    results: list[DagRunResult] = []
+    current: _Run | None = None
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, bufsize=1)
+    assert proc.stdout is not None
+    try:
         for line in proc.stdout:
-            out.write(line)
-            if run_id is None and (found := _RUN_ID.search(line)):
-                run_id = found.group(1)
+            if line.startswith(f"{_MARKER} start "):
+                dag_id, day = runs[len(results)]
+                current = _Run(dag_id, day, log_dir / f"{dag_id}_{day.isoformat()}.log")
+                if on_start:
+                    on_start(dag_id, day)
+                continue
+            if current is None:
+                continue  # Airflow's start-up, before the first run
+            if line.startswith(f"{_MARKER} end "):
+                results.append(current.finish(int(line.rsplit("exit=", 1)[1]), env))
+                current = None
+                if on_result:
+                    on_result(results[-1])
+                continue
+            current.write(line)
             if on_task and (found := _TASK_START.search(line)):
                 on_task(found.group(1))
         proc.wait()
-    seconds = time.perf_counter() - started
-    tasks = task_records(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"], dag_id, run_id) \
-        if run_id else []
-    if run_id is None:
-        raise RankctError(f"`airflow dags test {dag_id} {day}` did not start a run "
-                          f"(exit {proc.returncode})",
-                          hint=f"see {log}: the DAG may not import (`airflow dags list-import-"
-                               "errors`)")
-    result = DagRunResult(dag_id, day, run_id, "success" if proc.returncode == 0 else "failed",
-                          seconds, log, tasks)
-    if result.ran_nothing:
-        result.state = "failed"  # Airflow calls a run of no tasks a success; it did nothing
-    return result
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if current is not None:  # the process died inside a run
+        results.append(current.finish(proc.returncode or 1, env))
+    if len(results) < len(runs):
+        dag_id, day = runs[len(results)]
+        raise RankctError(f"`airflow dags test {dag_id} {day}` did not run (exit "
+                          f"{proc.returncode})", hint=f"see the logs under {log_dir}; the DAG "
+                                                      "may not import (`airflow dags "
+                                                      "list-import-errors`)")
+    return results
+
+
+_MARKER = "rankct-dags-test"
+
+
+class _Run:
+    """The output of one DAG run of a ``dags_test_runs`` process, as it streams."""
+
+    def __init__(self, dag_id: str, day: date, log: Path) -> None:
+        self.dag_id, self.day, self.log = dag_id, day, log
+        self.out = open(log, "w")  # noqa: SIM115 - closed in finish()
+        self.started, self.run_id = time.perf_counter(), None
+
+    def write(self, line: str) -> None:
+        self.out.write(line)
+        if self.run_id is None and (found := _RUN_ID.search(line)):
+            self.run_id = found.group(1)
+
+    def finish(self, exit_code: int, env: dict[str, str]) -> DagRunResult:
+        self.out.close()
+        if self.run_id is None:
+            raise RankctError(f"`airflow dags test {self.dag_id} {self.day}` did not start a run "
+                              f"(exit {exit_code})",
+                              hint=f"see {self.log}: the DAG may not import (`airflow dags "
+                                   "list-import-errors`)")
+        tasks = task_records(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"], self.dag_id,
+                             self.run_id)
+        result = DagRunResult(self.dag_id, self.day, self.run_id,
+                              "success" if exit_code == 0 else "failed",
+                              time.perf_counter() - self.started, self.log, tasks)
+        if result.ran_nothing:
+            result.state = "failed"  # Airflow calls a run of no tasks a success; it did nothing
+        return result
 
 
 def task_records(metadata_uri: str, dag_id: str, run_id: str) -> list[TaskRecord]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -17,10 +18,11 @@ from typing import Any
 from rankct.config import RankctConfig
 from rankct.contract import SUCCESS_MARKER
 from rankct.errors import RankctError
-from rankct.orchestrate.airflow_cli import DagRunResult, dags_test, migrate
+from rankct.orchestrate.airflow_cli import DagRunResult, dags_test_runs, migrate
 from rankct.orchestrate.environment import airflow_environment, airflow_home
 from rankct.pipeline.day import DayRun
 from rankct.pipeline.outcome import Outcome
+from rankct.spark_connect import connect_server, remote_environment
 
 TRAINING_DAG = "ranker_continuous_training"
 SCORING_DAG = "ranker_batch_scoring"
@@ -80,36 +82,58 @@ def run_pipeline(config: RankctConfig, start: date, end: date, *,
     migrate(env, logs / "db_migrate.log")
     report = PipelineReport(start, end)
     began = time.perf_counter()
-    day = start
-    while day <= end:
-        report.days.append(_train_day(config, day, env, logs, progress))
-        day += timedelta(days=1)
-    served = [d for d in (end - timedelta(days=i) for i in range((end - start).days + 1))
-              if _features_built(config, d)]
-    target = served[0] if served else None
-    champion = any(outcome["state"] == Outcome.PROMOTED for outcome in report.outcomes())
-    if score and target and champion:
-        report.scoring = _run(SCORING_DAG, target, env, logs, progress)
-    if monitor and target and champion:
-        report.monitoring = _run(MONITORING_DAG, target, env, logs, progress)
+    # One Spark for every task and job of the run (the profile's server, or one started here),
+    # and one Airflow process for all the training days, then one for scoring and monitoring.
+    with connect_server(config, logs / "spark_connect.log") as spark_url:
+        progress.say(f"Spark: {spark_url}")
+        env = {**env, **remote_environment(spark_url)}
+        days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+        _runs([(TRAINING_DAG, day) for day in days], env, logs, progress,
+              on_result=lambda r: report.days.append((r, day_outcome(config, r, progress))))
+        served = [d for d in reversed(days) if _features_built(config, d)]
+        target = served[0] if served else None
+        champion = any(outcome["state"] == Outcome.PROMOTED for outcome in report.outcomes())
+        after = [dag for dag, wanted in ((SCORING_DAG, score), (MONITORING_DAG, monitor))
+                 if wanted and target and champion]
+        for result in _runs([(dag, target) for dag in after], env, logs, progress):
+            if result.dag_id == SCORING_DAG:
+                report.scoring = result
+            else:
+                report.monitoring = result
     report.seconds = time.perf_counter() - began
     return report
 
 
-def _run(dag_id: str, day: date, env: dict[str, str], logs: Path,
-         progress: Progress) -> DagRunResult:
-    progress.say(f"{day}  {dag_id}")
-    result = dags_test(dag_id, day, env, logs,
-                       on_task=lambda task: progress.say(f"{day}  {dag_id}.{task}"))
-    progress.say(f"{day}  {dag_id}: {result.state} in {result.seconds:.0f}s"
-                 + (f" (failed: {', '.join(result.failed_tasks)})" if result.failed_tasks
-                    else "") + (" (no task ran)" if result.ran_nothing else ""))
-    return result
+def _runs(runs: list[tuple[str, date]], env: dict[str, str], logs: Path, progress: Progress,
+          on_result: Callable[[DagRunResult], None] | None = None) -> list[DagRunResult]:
+    """The DAG runs ``runs`` in one Airflow process, with progress lines as they go."""
+    if not runs:
+        return []
+    current: list[tuple[str, date]] = []
+
+    def started(dag_id: str, day: date) -> None:
+        current[:] = [(dag_id, day)]
+        progress.say(f"{day}  {dag_id}")
+
+    def task(task_id: str) -> None:
+        dag_id, day = current[0]
+        progress.say(f"{day}  {dag_id}.{task_id}")
+
+    def finished(result: DagRunResult) -> None:
+        progress.say(f"{result.day}  {result.dag_id}: {result.state} in {result.seconds:.0f}s"
+                     + (f" (failed: {', '.join(result.failed_tasks)})" if result.failed_tasks
+                        else "") + (" (no task ran)" if result.ran_nothing else ""))
+        if on_result:
+            on_result(result)
+
+    return dags_test_runs(runs, env, logs, on_start=started, on_task=task, on_result=finished)
 
 
-def _train_day(config: RankctConfig, day: date, env: dict[str, str], logs: Path,
-               progress: Progress) -> tuple[DagRunResult, dict[str, Any]]:
-    result = _run(TRAINING_DAG, day, env, logs, progress)
+def day_outcome(config: RankctConfig, result: DagRunResult,
+                progress: Progress | None = None) -> dict[str, Any]:
+    """Where the training run of ``result.day`` ended: its recorded outcome, or a failure that
+    names why (a failed task, no task run at all)."""
+    day = result.day
     outcome = DayRun(config, day).outcome() or {"day": day.isoformat(), "state": Outcome.FAILED,
                                                 "detail": f"no outcome recorded; see {result.log}"}
     if result.ran_nothing:
@@ -119,7 +143,8 @@ def _train_day(config: RankctConfig, day: date, env: dict[str, str], logs: Path,
     elif result.state == "failed" and outcome["state"] in (Outcome.RUNNING, Outcome.PASSED):
         outcome = {**outcome, "state": Outcome.FAILED,
                    "detail": f"tasks {', '.join(result.failed_tasks)} failed; see {result.log}"}
-    progress.say(f"{day}  outcome: {outcome['state']}"
-                 + (f" v{outcome['version']}" if outcome.get("version") else "")
-                 + (f" - {outcome['detail']}" if outcome.get("detail") else ""))
-    return result, outcome
+    if progress:
+        progress.say(f"{day}  outcome: {outcome['state']}"
+                     + (f" v{outcome['version']}" if outcome.get("version") else "")
+                     + (f" - {outcome['detail']}" if outcome.get("detail") else ""))
+    return outcome

@@ -1,14 +1,19 @@
 """Content checks of a day's partitions, on Spark so they scale with the data.
 
-Each table is scanned with one aggregation for its per-row rules (nulls, vocabularies, dates), and
-one join answers the cross-table rules (known items and users, events against impressions).
+Every rule is a count inside an aggregation: one per table for its per-row rules (nulls,
+vocabularies, dates, duplicated keys) and one per cross-table rule set (known items and users,
+events against impressions). :func:`run_checks` joins those one-row aggregations and collects
+them in a single Spark action, then records each rule; a day costs one round trip to Spark, not
+one per rule.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rankct.config import LabelConfig, QualityConfig
 from rankct.contract import EVENT_TYPES, SURFACES, TABLES, list_partitions, partition_path
@@ -17,7 +22,41 @@ from rankct.quality.results import CheckResult, ValidationResult
 from rankct.spark import spark_schema, spark_type
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """Counts to compute (one-row aggregation ``frame``, columns prefixed ``name``) and the
+    function that turns the collected counts into check results."""
+
+    name: str
+    frame: DataFrame
+    record: Callable[[ValidationResult, dict[str, Any]], None]
+
+
+def run_checks(result: ValidationResult, rule_sets: list[RuleSet]) -> None:
+    """Evaluate every rule set in one Spark action and record their results."""
+    if not rule_sets:
+        return
+    combined = rule_sets[0].frame
+    for rule_set in rule_sets[1:]:
+        combined = combined.crossJoin(rule_set.frame)
+    row = combined.first().asDict()
+    for rule_set in rule_sets:
+        prefix = f"{rule_set.name}__"
+        rule_set.record(result, {k[len(prefix):]: v for k, v in row.items()
+                                 if k.startswith(prefix)})
+
+
+def _counts(df: DataFrame, name: str, counts: dict[str, Column]) -> DataFrame:
+    return df.agg(*[column.alias(f"{name}__{key}") for key, column in counts.items()])
+
+
+def _count(condition: Column) -> Column:
+    from pyspark.sql import functions as F
+
+    return F.sum(condition.cast("long"))
 
 
 def load_partition(spark: SparkSession, part: PartitionFiles) -> DataFrame:
@@ -64,50 +103,42 @@ def _null_checks(result: ValidationResult, table: str, where: str, rows: int, nu
                                detail=f"{nulls[column.name]} of {rows} rows are null"))
 
 
-def _duplicate_rows(df: DataFrame, key: tuple[str, ...]) -> int:
+def table_rules(df: DataFrame, table: str, day: date, quality: QualityConfig) -> RuleSet:
+    """The per-row rules of one table, and its duplicated keys, in one aggregation."""
     from pyspark.sql import functions as F
 
-    row = (df.groupBy(*key).count().where("count > 1")
-           .agg(F.sum(F.col("count") - 1).alias("dups")).first())
-    return int(row["dups"] or 0)
-
-
-def _unique_check(result: ValidationResult, df: DataFrame, table: str, where: str, rows: int,
-                  quality: QualityConfig) -> None:
-    key = TABLES[table].key
-    dups = _duplicate_rows(df, key)
-    rate = _rate(dups, rows)
-    result.add(CheckResult(table, "unique_key", where, rate <= quality.max_duplicate_rate,
-                           column=",".join(key), observed=rate,
-                           threshold=quality.max_duplicate_rate,
-                           detail=f"{dups} duplicated rows"))
-
-
-def check_table(result: ValidationResult, df: DataFrame, table: str, day: date,
-                quality: QualityConfig) -> int:
-    """Per-row rules of one table in a single scan; returns its row count."""
-    from pyspark.sql import functions as F
-
-    where = f"dt={day.isoformat()}"
-    aggs = [F.count(F.lit(1)).alias("_rows")]
-    aggs += [F.sum(F.col(c).isNull().cast("long")).alias(c) for c in TABLES[table].column_names]
+    counts = {"_rows": F.count(F.lit(1)),
+              # Rows beyond the first of each key (a null key counts as one key, as in GROUP BY).
+              "_dups": F.count(F.lit(1)) - F.count_distinct(F.struct(*TABLES[table].key))}
+    counts.update({c: _count(F.col(c).isNull()) for c in TABLES[table].column_names})
     if table == "impressions":
-        aggs += [
-            F.sum((~F.col("surface").isin(*SURFACES)).cast("long")).alias("_bad_surface"),
-            F.sum((F.col("position") < 1).cast("long")).alias("_bad_position"),
-            F.sum((F.to_date("served_at") != F.lit(day)).cast("long")).alias("_off_date"),
-        ]
+        counts["_bad_surface"] = _count(~F.col("surface").isin(*SURFACES))
+        counts["_bad_position"] = _count(F.col("position") < 1)
+        counts["_off_date"] = _count(F.to_date("served_at") != F.lit(day))
     elif table == "events":
-        aggs.append(F.sum((~F.col("event_type").isin(*EVENT_TYPES)).cast("long")).alias("_bad_type"))
+        counts["_bad_type"] = _count(~F.col("event_type").isin(*EVENT_TYPES))
     else:
-        aggs.append(F.sum((F.to_date("updated_at") > F.lit(day)).cast("long")).alias("_future"))
-    row = df.agg(*aggs).first().asDict()
+        counts["_future"] = _count(F.to_date("updated_at") > F.lit(day))
+
+    def record(result: ValidationResult, row: dict[str, Any]) -> None:
+        _record_table(result, row, table, day, quality)
+
+    return RuleSet(table, _counts(df, table, counts), record)
+
+
+def _record_table(result: ValidationResult, row: dict[str, Any], table: str, day: date,
+                  quality: QualityConfig) -> None:
+    where = f"dt={day.isoformat()}"
     rows = int(row["_rows"])
     nulls = {c: int(row[c] or 0) for c in TABLES[table].column_names}
     if table in ("impressions", "events"):
         result.add(CheckResult(table, "not_empty", where, rows > 0, observed=rows, threshold="> 0"))
     _null_checks(result, table, where, rows, nulls, quality)
-    _unique_check(result, df, table, where, rows, quality)
+    dups = int(row["_dups"] or 0)
+    rate = _rate(dups, rows)
+    result.add(CheckResult(table, "unique_key", where, rate <= quality.max_duplicate_rate,
+                           column=",".join(TABLES[table].key), observed=rate,
+                           threshold=quality.max_duplicate_rate, detail=f"{dups} duplicated rows"))
 
     def vocabulary(column: str, bad: int, allowed: str) -> None:
         rate = _rate(bad, rows)
@@ -129,67 +160,70 @@ def check_table(result: ValidationResult, df: DataFrame, table: str, day: date,
         result.add(CheckResult(table, "partition_date", where, future == 0, column="updated_at",
                                observed=_rate(future, rows), threshold=0.0,
                                detail=f"{future} rows updated after the partition's day"))
-    return rows
 
 
-def check_references(result: ValidationResult, spark: SparkSession, impressions: DataFrame,
-                     data_root: Path, day: date, quality: QualityConfig) -> None:
+def reference_rules(spark: SparkSession, impressions: DataFrame, data_root: Path, day: date,
+                    quality: QualityConfig) -> RuleSet:
     """Impressions resolve to known items and users, and no sold item is served after its sale."""
     from pyspark.sql import functions as F
 
-    where = f"dt={day.isoformat()}"
     items = (load_history(spark, data_root, "items", day, ["item_id", "sold_at"])
              .groupBy("item_id").agg(F.min("sold_at").alias("sold_at"), F.lit(True).alias("_i")))
     users = (load_history(spark, data_root, "users", day, ["user_id"]).distinct()
              .withColumn("_u", F.lit(True)))
     joined = (impressions.select("item_id", "user_id", "served_at")
               .join(items, "item_id", "left").join(users, "user_id", "left"))
-    row = joined.agg(
-        F.count(F.lit(1)).alias("rows"),
-        F.sum(F.col("_i").isNull().cast("long")).alias("unknown_items"),
-        F.sum(F.col("_u").isNull().cast("long")).alias("unknown_users"),
-        F.sum((F.col("served_at") > F.col("sold_at")).cast("long")).alias("after_sale"),
-    ).first()
-    rows = int(row["rows"])
-    for rule, column, key, limit in (
-        ("known_items", "item_id", "unknown_items", quality.max_orphan_rate),
-        ("known_users", "user_id", "unknown_users", quality.max_orphan_rate),
-        ("shown_after_sale", "item_id", "after_sale", quality.max_shown_after_sale_rate),
-    ):
-        count = int(row[key] or 0)
-        rate = _rate(count, rows)
-        result.add(CheckResult("impressions", rule, where, rate <= limit, column=column,
-                               observed=rate, threshold=limit, detail=f"{count} of {rows} rows"))
+    counts = {"rows": F.count(F.lit(1)), "unknown_items": _count(F.col("_i").isNull()),
+              "unknown_users": _count(F.col("_u").isNull()),
+              "after_sale": _count(F.col("served_at") > F.col("sold_at"))}
+
+    def record(result: ValidationResult, row: dict[str, Any]) -> None:
+        where, rows = f"dt={day.isoformat()}", int(row["rows"])
+        for rule, column, key, limit in (
+            ("known_items", "item_id", "unknown_items", quality.max_orphan_rate),
+            ("known_users", "user_id", "unknown_users", quality.max_orphan_rate),
+            ("shown_after_sale", "item_id", "after_sale", quality.max_shown_after_sale_rate),
+        ):
+            count = int(row[key] or 0)
+            rate = _rate(count, rows)
+            result.add(CheckResult("impressions", rule, where, rate <= limit, column=column,
+                                   observed=rate, threshold=limit,
+                                   detail=f"{count} of {rows} rows"))
+
+    return RuleSet("references", _counts(joined, "references", counts), record)
 
 
-def check_event_times(result: ValidationResult, events: DataFrame, impressions: DataFrame,
-                      day: date, quality: QualityConfig, labels: LabelConfig) -> None:
+def event_time_rules(events: DataFrame, impressions: DataFrame, day: date,
+                     quality: QualityConfig, labels: LabelConfig) -> RuleSet:
     """Every event attributes to an impression and happens after it, inside the window."""
     from pyspark.sql import functions as F
 
-    where = f"dt={day.isoformat()}"
     served = (impressions.groupBy("request_id", "item_id").agg(F.min("served_at").alias("served_at"))
               .withColumn("_m", F.lit(True)))
     window = F.expr(f"INTERVAL {labels.attribution_window_minutes} MINUTES")
-    row = events.join(served, ["request_id", "item_id"], "left").agg(
-        F.count(F.lit(1)).alias("rows"),
-        F.sum(F.col("_m").isNull().cast("long")).alias("unmatched"),
-        F.sum((F.col("event_at") < F.col("served_at")).cast("long")).alias("before"),
-        F.sum((F.col("event_at") > F.col("served_at") + window).cast("long")).alias("late"),
-    ).first()
-    rows = int(row["rows"])
-    for rule, key, limit, detail in (
-        ("event_matches_impression", "unmatched", quality.max_orphan_rate,
-         "events with no impression of the same request and item"),
-        ("event_after_impression", "before", quality.max_event_time_violation_rate,
-         "events before their impression"),
-        ("event_in_window", "late", quality.max_event_time_violation_rate,
-         f"events more than {labels.attribution_window_minutes} minutes after the impression"),
-    ):
-        count = int(row[key] or 0)
-        rate = _rate(count, rows)
-        result.add(CheckResult("events", rule, where, rate <= limit, column="event_at",
-                               observed=rate, threshold=limit, detail=f"{count} {detail}"))
+    joined = events.join(served, ["request_id", "item_id"], "left")
+    counts = {"rows": F.count(F.lit(1)), "unmatched": _count(F.col("_m").isNull()),
+              "before": _count(F.col("event_at") < F.col("served_at")),
+              "late": _count(F.col("event_at") > F.col("served_at") + window)}
+
+    late = f"events more than {labels.attribution_window_minutes} minutes after the impression"
+
+    def record(result: ValidationResult, row: dict[str, Any]) -> None:
+        where, rows = f"dt={day.isoformat()}", int(row["rows"])
+        for rule, key, limit, detail in (
+            ("event_matches_impression", "unmatched", quality.max_orphan_rate,
+             "events with no impression of the same request and item"),
+            ("event_after_impression", "before", quality.max_event_time_violation_rate,
+             "events before their impression"),
+            ("event_in_window", "late", quality.max_event_time_violation_rate, late),
+        ):
+            count = int(row[key] or 0)
+            rate = _rate(count, rows)
+            result.add(CheckResult("events", rule, where, rate <= limit, column="event_at",
+                                   observed=rate, threshold=limit, detail=f"{count} {detail}"))
+
+    return RuleSet("events_vs_impressions", _counts(joined, "events_vs_impressions", counts),
+                   record)
 
 
 def check_volume(result: ValidationResult, rows: int, history: dict[date, int], day: date,

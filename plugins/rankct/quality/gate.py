@@ -52,13 +52,13 @@ def validate_partition(data_root: Path | str, day: date, config: RankctConfig | 
         frames = _content_checks(result, spark, parts, data_root, day, config)
     _volume_check(result, parts["impressions"], data_root, day, config)
 
-    sample = _report_sample(frames, config.quality.report_sample_rows)
+    first = next((t for t in ("impressions", *frames) if t in frames), None)
+    sample = _report_sample(frames, config.quality.report_sample_rows,
+                            parts[first].num_rows if first else None)
     if sample is not None:
         from rankct.reports.data_summary import data_summary_report
         html, js = data_summary_report(sample, out)
         result.report_html, result.report_json = str(html), str(js)
-    for df in frames.values():
-        df.unpersist()
     result.result_json = str(write_json_atomic(out / "result.json", result.to_dict()))
     log.info(result.summary())
     return result
@@ -74,20 +74,22 @@ def require_pass(result: ValidationResult) -> ValidationResult:
 def _content_checks(result: ValidationResult, spark: SparkSession,
                     parts: dict[str, PartitionFiles], data_root: Path, day: date,
                     config: RankctConfig) -> dict[str, DataFrame]:
-    frames = {}
+    """Every content rule of the day's usable partitions, in one Spark action."""
+    frames, rule_sets = {}, []
     for table, part in parts.items():
         if part.usable:
-            frames[table] = content.load_partition(spark, part).cache()
-            content.check_table(result, frames[table], table, day, config.quality)
+            frames[table] = content.load_partition(spark, part)
+            rule_sets.append(content.table_rules(frames[table], table, day, config.quality))
         elif part.files:
             result.add(CheckResult(table, "content", f"dt={day}", False, skipped=True,
                                    detail="not run: the file or schema checks failed"))
     if "impressions" in frames:
-        content.check_references(result, spark, frames["impressions"], data_root, day,
-                                 config.quality)
+        rule_sets.append(content.reference_rules(spark, frames["impressions"], data_root, day,
+                                                 config.quality))
         if "events" in frames:
-            content.check_event_times(result, frames["events"], frames["impressions"], day,
-                                      config.quality, config.labels)
+            rule_sets.append(content.event_time_rules(frames["events"], frames["impressions"],
+                                                      day, config.quality, config.labels))
+    content.run_checks(result, rule_sets)
     return frames
 
 
@@ -104,8 +106,13 @@ def _volume_check(result: ValidationResult, part: PartitionFiles, data_root: Pat
     content.check_volume(result, part.num_rows, history, day, config.quality)
 
 
-def _report_sample(frames: dict[str, DataFrame], max_rows: int) -> pd.DataFrame | None:
-    """A bounded sample of the day for the report: impressions with their outcome if possible."""
+def _report_sample(frames: dict[str, DataFrame], max_rows: int,
+                   rows: int | None) -> pd.DataFrame | None:
+    """A bounded sample of the day for the report: impressions with their outcome if possible.
+
+    ``rows`` (the partition's row count, from its parquet footers) sets the sampling fraction,
+    so the sample is one Spark action.
+    """
     from pyspark.sql import functions as F
 
     if "impressions" in frames:
@@ -118,7 +125,8 @@ def _report_sample(frames: dict[str, DataFrame], max_rows: int) -> pd.DataFrame 
         df = next(iter(frames.values()))
     else:
         return None
-    rows = df.count()
-    if rows > max_rows:
+    if rows is None:
+        df = df.limit(max_rows)
+    elif rows > max_rows:
         df = df.sample(fraction=min(1.0, 1.2 * max_rows / rows), seed=0).limit(max_rows)
     return df.toPandas()
