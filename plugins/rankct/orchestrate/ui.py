@@ -27,6 +27,7 @@ from urllib.parse import urlparse
 from rankct.config import RankctConfig
 from rankct.errors import RankctError
 from rankct.orchestrate.environment import AIRFLOW_ADMIN, airflow_environment, passwords_file
+from rankct.spark_connect import connect_server, remote_environment
 
 LOOPBACK = "127.0.0.1"
 
@@ -106,7 +107,12 @@ def running_uis(config: RankctConfig, timeout: float = 180.0,
     airflow_login(config)  # before the API server starts: it reads the file once
     wanted = [p for p in ui_processes(config, host) if only is None or p.name in only]
     started: list[tuple[UiProcess, subprocess.Popen]] = []
+    spark = contextlib.ExitStack()
     try:
+        if any(p.name == "airflow-scheduler" for p in wanted):
+            # Tasks the scheduler runs attach to one Spark, as those of `rankct run` do.
+            url = spark.enter_context(connect_server(config, logs / "spark_connect.log"))
+            env = {**env, **remote_environment(url)}
         for ui in wanted:
             log = open(logs / f"{ui.name}.log", "w")  # noqa: SIM115 - closed with the process
             started.append((ui, subprocess.Popen(ui.command, env=env, stdout=log,
@@ -134,6 +140,7 @@ def running_uis(config: RankctConfig, timeout: float = 180.0,
             except subprocess.TimeoutExpired:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
+        spark.close()
 
 
 def serve_uis(config: RankctConfig, check_only: bool = False, host: str = LOOPBACK) -> int:
