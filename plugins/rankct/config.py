@@ -169,6 +169,9 @@ class PipelineConfig(BaseModel):
     # A larger window is sampled by request (hash of the id) down to about this many requests:
     # the training set is collected into the driver (60k requests: ~1.2M rows, ~0.5 GB).
     max_training_requests: int = Field(60_000, ge=1_000)
+    # Keep each day's joined rows (rankct.training_slices) and join only the days whose inputs
+    # changed: the same training set, without joining the whole window again every day.
+    reuse_training_slices: bool = True
 
 
 class MonitoringConfig(BaseModel):

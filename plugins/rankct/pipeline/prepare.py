@@ -167,13 +167,21 @@ def make_training_set(config: RankctConfig, day: date,
     from rankct.online.feast_repo import feature_store
     from rankct.online.retrieval import model_columns
     from rankct.training_set import training_set
+    from rankct.training_slices import sliced_training_set
 
     run = DayRun(config, day)
     days = usable_days(config, day)
     start, end = run.window
     skip = {start + timedelta(days=i) for i in range((end - start).days + 1)} - set(days)
-    frame = training_set(_spark(config, spark), config.data_root, min(days), max(days), config,
-                         skip=skip, max_requests=config.pipeline.max_training_requests)
+    if config.pipeline.reuse_training_slices:
+        # Only the newest days are joined again; the rest of the window is read back.
+        frame = sliced_training_set(_spark(config, spark), config.data_root, min(days), max(days),
+                                    config, config.home / "training_slices", skip=sorted(skip),
+                                    max_requests=config.pipeline.max_training_requests)
+    else:
+        frame = training_set(_spark(config, spark), config.data_root, min(days), max(days),
+                             config, skip=skip,
+                             max_requests=config.pipeline.max_training_requests)
     write_partition(pa.Table.from_pandas(frame, preserve_index=False), run.training_set)
     return run.write("training_set", {
         "day": day.isoformat(), "path": str(run.training_set), "rows": len(frame),

@@ -1,0 +1,192 @@
+"""A day's rows of the training set, kept so that the next days' training sets reuse them.
+
+A training window of seven days moves by one day a day, yet joining it point-in-time through
+Feast costs the same every day (the window's impressions labelled and joined again). The joined
+rows of an impression day depend only on that day's impressions, the events that can label them
+(the attribution window reaches into the next day), the feature partitions the join reads and
+the feature definitions; once those are the same, so are the rows. Each day's rows are kept as a
+*slice* under ``<home>/training_slices/<service>/dt=D`` with a fingerprint of those inputs, and
+a training set reads the slices whose fingerprint still matches: in the daily run only the
+newest day and the day before it (whose late events have just arrived) are joined again.
+
+The frame read back is the one a single join of the whole window gives: the same rows, the same
+columns and dtypes, sampled by the same hash of the request id (:func:`training_set` compares
+both in ``tests/integration/test_training_slices.py``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+from collections.abc import Sequence
+from datetime import date, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rankct.config import RankctConfig
+from rankct.contract import SUCCESS_MARKER, partition_path
+from rankct.io import atomic_dir
+from rankct.training_set import (
+    SAMPLE_BUCKETS,
+    capped_share,
+    in_request_order,
+    labelled_requests,
+    sample_bucket,
+    window_days,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+    from pyspark.sql import SparkSession
+
+log = logging.getLogger(__name__)
+
+# Bumped when what a slice holds changes, so that slices written by an older rankct are redone.
+SLICE_FORMAT = "training-slice-1"
+SAMPLE_BUCKET = "_sample_bucket"
+_ROWS = "part-0.parquet"
+_MANIFEST = "slice.json"
+# Features of day D are stamped D+1 00:00, and the join reads rows up to the views' TTL
+# (rankct.pipeline.prepare.FEATURE_TTL_DAYS, 3 days) before an impression: the partitions of
+# the 4 days before it (the 4th for an impression at midnight sharp).
+_FEATURE_DAYS_BACK = 4
+
+
+def event_days(day: date, days: Sequence[date], window_minutes: int) -> list[date]:
+    """The days of ``days`` whose events can label ``day``'s impressions: the day itself and
+    those the attribution window reaches into (an impression at 23:30 is labelled by an event
+    at 00:30)."""
+    reach = math.ceil(window_minutes / (24 * 60))
+    return [d for d in days if day <= d <= day + timedelta(days=reach)]
+
+
+def _listing(path: Path) -> list[tuple[str, int, int]]:
+    """What identifies a partition's contents without reading them: its files' names, sizes and
+    modification times (a partition is replaced as a whole, with new files)."""
+    if not path.is_dir():
+        return []
+    return sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in path.iterdir()
+                  if f.is_file())
+
+
+def fingerprint(config: RankctConfig, data_root: Path, day: date, labelled_by: Sequence[date],
+                service: str) -> str:
+    """The digest of everything ``day``'s joined rows depend on."""
+    from rankct.online.feast_repo import FEATURE_REPO, store_yaml
+
+    digest = hashlib.sha256(SLICE_FORMAT.encode())
+
+    def add(*parts: object) -> None:
+        digest.update(json.dumps(parts, default=str).encode() + b"\n")
+
+    add("service", service, "labels", config.labels.model_dump())
+    for path in sorted(FEATURE_REPO.glob("*.py")) + [store_yaml(config)]:
+        add("definition", path.name, hashlib.sha256(path.read_bytes()).hexdigest())
+    add("impressions", _listing(partition_path(data_root, "impressions", day)))
+    for d in labelled_by:
+        add("events", d, _listing(partition_path(data_root, "events", d)))
+    # Category and brand never change for a listing, so only the item history up to the day
+    # can name those of the day's impressions.
+    items = sorted(p for p in (data_root / "items").glob("dt=*")
+                   if p.name.removeprefix("dt=") <= day.isoformat())
+    add("items", [(p.name, _listing(p)) for p in items])
+    features = data_root / "features"
+    tables = sorted(p for p in features.iterdir() if p.is_dir() and p.name != "daily") \
+        if features.is_dir() else []
+    for table in tables:
+        for back in range(1, _FEATURE_DAYS_BACK + 1):
+            d = day - timedelta(days=back)
+            add("features", table.name, d, _listing(table / f"dt={d.isoformat()}"))
+    return digest.hexdigest()
+
+
+def slice_path(root: Path, service: str, day: date) -> Path:
+    return root / service / f"dt={day.isoformat()}"
+
+
+def _current(path: Path, digest: str) -> bool:
+    manifest = path / _MANIFEST
+    if not (path / SUCCESS_MARKER).exists() or not manifest.exists():
+        return False
+    return json.loads(manifest.read_text()).get("fingerprint") == digest
+
+
+def _write_slice(path: Path, rows: pa.Table, digest: str, labelled_by: Sequence[date]) -> None:
+    import pyarrow.parquet as pq
+
+    with atomic_dir(path) as tmp:
+        pq.write_table(rows, tmp / _ROWS, compression="zstd")
+        (tmp / _MANIFEST).write_text(json.dumps({
+            "fingerprint": digest, "rows": rows.num_rows,
+            "events_of": [d.isoformat() for d in labelled_by]}, indent=2) + "\n")
+        (tmp / SUCCESS_MARKER).touch()
+
+
+def joined_slices(spark: SparkSession, data_root: Path, days: Sequence[date],
+                  config: RankctConfig, service: str, root: Path) -> list[Path]:
+    """The slice files of ``days`` (the training window's usable days), joining through Feast,
+    in one job, only the days whose slice is missing or out of date."""
+    import pyarrow.compute as pc
+
+    from rankct.online.feast_repo import feature_store
+
+    window = config.labels.attribution_window_minutes
+    wanted = {d: event_days(d, days, window) for d in days}
+    digests = {d: fingerprint(config, data_root, d, wanted[d], service) for d in days}
+    stale = [d for d in days if not _current(slice_path(root, service, d), digests[d])]
+    if stale:
+        log.info("training slices to join for %s: %s (%d reused)", service,
+                 ", ".join(map(str, stale)), len(days) - len(stale))
+        # Events of a day outside an impression's attribution window never label it, so the
+        # stale days share one labelling over the union of the events they need.
+        labelling = sorted({e for d in stale for e in wanted[d]})
+        labelled = (labelled_requests(spark, data_root, stale, config, events_of=labelling)
+                    .withColumn(SAMPLE_BUCKET, sample_bucket()).persist())
+        try:
+            store = feature_store(config)
+            rows = store.get_historical_features(
+                entity_df=labelled, features=store.get_feature_service(service)).to_arrow()
+        finally:
+            labelled.unpersist()
+        served_on = pc.cast(rows.column("event_timestamp"), "date32")
+        for d in stale:
+            _write_slice(slice_path(root, service, d), rows.filter(pc.equal(served_on, d)),
+                         digests[d], wanted[d])
+    return [slice_path(root, service, d) / _ROWS for d in days]
+
+
+def read_slices(files: Sequence[Path], share: float, max_requests: int | None) -> pa.Table:
+    """The slices' rows as one table, sampled as :func:`rankct.training_set.sample_requests`
+    samples the window's requests (the share lowered to about ``max_requests``)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    if max_requests is not None:
+        ids = pa.chunked_array([pq.read_table(f, columns=["request_id"]).column("request_id")
+                                .combine_chunks() for f in files])
+        requests = pc.count_distinct(ids).as_py()
+        capped = capped_share(requests, share, max_requests)
+        if capped < share:
+            log.info("training set: %s requests, keeping a hashed %.1f%% of them",
+                     f"{requests:,}", 100 * capped)
+        share = capped
+    keep = None if share >= 1 else [(SAMPLE_BUCKET, "<", int(share * SAMPLE_BUCKETS))]
+    tables = [pq.read_table(f, filters=keep) for f in files]
+    joined = pa.concat_tables(tables, promote_options="permissive")
+    return joined.drop_columns([SAMPLE_BUCKET])
+
+
+def sliced_training_set(spark: SparkSession, data_root: Path | str, start: date, end: date,
+                        config: RankctConfig, root: Path, service: str = "ranker_v1",
+                        skip: Sequence[date] = (), max_requests: int | None = None,
+                        share: float = 1.0) -> pd.DataFrame:
+    """:func:`rankct.training_set.training_set` of ``start``..``end`` from the slices under
+    ``root``: the same frame, joining only the days whose slice is missing or out of date."""
+    days = window_days(start, end, skip)
+    files = joined_slices(spark, Path(data_root), days, config, service, root)
+    return in_request_order(read_slices(files, share, max_requests).to_pandas()
+                            .reset_index(drop=True))
