@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from rankct.config import RankctConfig
 from rankct.contract import SUCCESS_MARKER, partition_path
 from rankct.io import atomic_dir
+from rankct.online.feast_repo import FEATURE_TTL_DAYS, definitions_fingerprint
 from rankct.training_set import (
     SAMPLE_BUCKETS,
     capped_share,
@@ -49,10 +50,10 @@ SLICE_FORMAT = "training-slice-1"
 SAMPLE_BUCKET = "_sample_bucket"
 _ROWS = "part-0.parquet"
 _MANIFEST = "slice.json"
-# Features of day D are stamped D+1 00:00, and the join reads rows up to the views' TTL
-# (rankct.pipeline.prepare.FEATURE_TTL_DAYS, 3 days) before an impression: the partitions of
-# the 4 days before it (the 4th for an impression at midnight sharp).
-_FEATURE_DAYS_BACK = 4
+# Features of day D are stamped D+1 00:00, and the join reads rows up to the views' TTL before
+# an impression: the partitions of the TTL's days before it, and one more for an impression at
+# midnight sharp.
+_FEATURE_DAYS_BACK = FEATURE_TTL_DAYS + 1
 
 
 def event_days(day: date, days: Sequence[date], window_minutes: int) -> list[date]:
@@ -75,16 +76,13 @@ def _listing(path: Path) -> list[tuple[str, int, int]]:
 def fingerprint(config: RankctConfig, data_root: Path, day: date, labelled_by: Sequence[date],
                 service: str) -> str:
     """The digest of everything ``day``'s joined rows depend on."""
-    from rankct.online.feast_repo import FEATURE_REPO, store_yaml
-
     digest = hashlib.sha256(SLICE_FORMAT.encode())
 
     def add(*parts: object) -> None:
         digest.update(json.dumps(parts, default=str).encode() + b"\n")
 
     add("service", service, "labels", config.labels.model_dump())
-    for path in sorted(FEATURE_REPO.glob("*.py")) + [store_yaml(config)]:
-        add("definition", path.name, hashlib.sha256(path.read_bytes()).hexdigest())
+    add("definitions", definitions_fingerprint(config))
     add("impressions", _listing(partition_path(data_root, "impressions", day)))
     for d in labelled_by:
         add("events", d, _listing(partition_path(data_root, "events", d)))
@@ -166,6 +164,8 @@ def read_slices(files: Sequence[Path], share: float, max_requests: int | None) -
     import pyarrow.parquet as pq
 
     if max_requests is not None:
+        # The request ids alone first: the share must be known before the rows are read, so
+        # that a sampled medium window never sits whole in memory.
         ids = pa.chunked_array([pq.read_table(f, columns=["request_id"]).column("request_id")
                                 .combine_chunks() for f in files])
         requests = pc.count_distinct(ids).as_py()
@@ -188,5 +188,4 @@ def sliced_training_set(spark: SparkSession, data_root: Path | str, start: date,
     ``root``: the same frame, joining only the days whose slice is missing or out of date."""
     days = window_days(start, end, skip)
     files = joined_slices(spark, Path(data_root), days, config, service, root)
-    return in_request_order(read_slices(files, share, max_requests).to_pandas()
-                            .reset_index(drop=True))
+    return in_request_order(read_slices(files, share, max_requests).to_pandas())

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from feast import FeatureStore
 
 FEATURE_REPO = REPO_ROOT / "feature_repo"
+# Feature views serve values up to this many days old (feature_repo/feature_views.py TTL).
+FEATURE_TTL_DAYS = 3
 # What the feast process prints when a store did not answer (an outage, retried), as opposed to
 # a definition or data error (not retried).
 _UNREACHABLE = ("redis.exceptions.ConnectionError", "redis.exceptions.TimeoutError",
@@ -40,6 +42,17 @@ def store_yaml(config: RankctConfig) -> Path:
     if not path.exists():
         raise RankctError(f"no Feast configuration {path} for profile {config.profile!r}")
     return path
+
+
+def definitions_fingerprint(config: RankctConfig) -> str:
+    """sha256 of the feature definitions (``feature_repo/*.py``) and the profile's store file:
+    what ``feast apply`` registers, and what every joined training row depends on."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(FEATURE_REPO.glob("*.py")) + [store_yaml(config)]:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
 
 
 def _environment(config: RankctConfig) -> dict[str, str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
@@ -10,14 +9,13 @@ from typing import TYPE_CHECKING, Any
 from rankct.config import RankctConfig
 from rankct.contract import SUCCESS_MARKER, list_partitions
 from rankct.io import write_text_atomic
+from rankct.online.feast_repo import FEATURE_TTL_DAYS
 from rankct.pipeline.day import DayRun
 from rankct.pipeline.outcome import Outcome
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-# Feature views serve values up to this many days old (feature_repo/feature_views.py TTL).
-FEATURE_TTL_DAYS = 3
 
 
 def _spark(config: RankctConfig, spark: SparkSession | None) -> SparkSession:
@@ -75,13 +73,9 @@ def apply_feature_repo(config: RankctConfig, day: date | None = None) -> dict[st
     registry, so the daily run pays for an apply (a Feast process, tens of seconds) only after a
     change, and a registry that was deleted is rebuilt.
     """
-    from rankct.online.feast_repo import FEATURE_REPO, feast_cli, store_yaml
+    from rankct.online.feast_repo import definitions_fingerprint, feast_cli
 
-    files = sorted(FEATURE_REPO.glob("*.py")) + [store_yaml(config)]
-    digest = hashlib.sha256()
-    for path in files:
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    fingerprint = digest.hexdigest()
+    fingerprint = definitions_fingerprint(config)
     marker = config.home / "feast" / f"applied.{config.profile}.sha256"
     registry = config.home / "feast" / "registry.db"
     if marker.exists() and marker.read_text() == fingerprint and registry.exists():
