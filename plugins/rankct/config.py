@@ -147,6 +147,9 @@ class GateConfig(BaseModel):
     slice_floors: dict[str, float] = Field(default_factory=dict)  # "surface" or "surface=search"
     min_slice_requests: int = Field(50, ge=1)  # smaller slices are reported, not judged
     require_parity: bool = True  # an ONNX parity report must be given and pass
+    # The logged (production) ranking as a baseline, both scored by debiased DCG@k:
+    baseline_margin: float = Field(0.0, ge=0, le=1)  # tolerated relative deficit against it
+    baseline_clip: float = Field(0.1, gt=0, le=1)  # propensity floor of the weights
     max_drift_share: float = Field(0.5, gt=0, le=1)  # drifted share of feature columns
     label_rate_low: float = Field(0.01, ge=0, le=1)  # share of impressions with grade > 0
     label_rate_high: float = Field(0.5, ge=0, le=1)

@@ -61,14 +61,15 @@ def _record_for(store, cfg, data, version, champion_name):  # noqa: F811
     from rankct.evaluation.metrics import per_request_metrics
     from rankct.evaluation.slices import slice_metrics
 
-    from tests.unit.test_gate import scored
+    from tests.unit.test_gate import baseline_of, scored
 
     frame = scored(data["test"], challenger=data["good"], champion=data[champion_name])
     return decide(store, cfg, version, challenger=per_request_metrics(frame, "challenger"),
                   champion=per_request_metrics(frame, "champion"),
                   evaluated_champion=champion_version(store), data_gate=PASSED_DATA,
                   churn=ranking_churn(frame), parity=PASSED_PARITY,
-                  slices=slice_metrics(frame, {"surface": "surface"}, score="challenger"))
+                  slices=slice_metrics(frame, {"surface": "surface"}, score="challenger"),
+                  baseline=baseline_of(frame, "challenger"))
 
 
 def test_a_record_edited_after_the_gate_promotes_nothing(cfg, data, lineage) -> None:  # noqa: F811
@@ -89,8 +90,11 @@ def test_a_record_without_the_mandatory_checks_promotes_nothing(cfg, data,  # no
     store, _, second = lineage
     fourth = register(store, data, "good").version
     decision = _record_for(store, cfg, data, fourth, "good")
-    for kept in ([], ["ndcg_floor", "onnx_parity", "data_gate_2"]):  # the second lacks the
-        document = json.loads(decision.record.read_text())        # comparison with v2
+    # The second keeps every mandatory check but the comparison with v2, the third every one
+    # but the comparison with the logged ranking.
+    for kept in ([], ["ndcg_floor", "logging_baseline", "onnx_parity", "data_gate_2"],
+                 ["ndcg_floor", "non_regression", "churn", "onnx_parity", "data_gate_2"]):
+        document = json.loads(decision.record.read_text())
         document["checks"] = [c for c in document["checks"] if c["name"] in kept]
         decision.record.write_text(json.dumps(document))
         # Even with the digest re-logged, as a bug in the gate would have done.

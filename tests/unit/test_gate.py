@@ -14,6 +14,7 @@ import pytest
 import xgboost as xgb
 from rankct.config import GateConfig
 from rankct.errors import RankctError
+from rankct.evaluation.baseline import LoggedBaseline, logged_baseline
 from rankct.evaluation.comparison import ranking_churn
 from rankct.evaluation.metrics import per_request_metrics
 from rankct.evaluation.slices import slice_metrics
@@ -25,6 +26,8 @@ from rankct.gates.model_gate import model_gate
 FEATURES = ["price", "item_ctr_7d", "item_age_days", "seller_rating", "user_ctr_7d", "match"]
 PASSED_PARITY = ParityReport(True, 2e-6, 200, 20, 0, True, [])
 PASSED_DATA = Verdict([Check("label_rate", 0.2, "[0.01, 0.5]", True, "in band")])
+# Synthetic grades carry no position bias: every position is examined.
+FLAT = pd.Series(1.0, index=pd.RangeIndex(1, 13, name="position"), name="propensity")
 
 
 def synthetic_requests(n_requests: int, per_request: int = 12, seed: int = 0,
@@ -40,7 +43,15 @@ def synthetic_requests(n_requests: int, per_request: int = 12, seed: int = 0,
                                             per_request))
     frame.insert(1, "item_id", rng.integers(0, 10**6, size=n))
     frame.insert(2, "surface", np.repeat(rng.choice(["search", "feed"], n_requests), per_request))
+    # The order a weak production ranker logged: a very noisy view of the same utility.
+    logged = pd.Series(-(utility + rng.normal(scale=3.0, size=n)))
+    frame["position"] = logged.groupby(frame["request_id"]).rank(method="first").astype(int)
     return frame
+
+
+def baseline_of(frame: pd.DataFrame, score: str) -> LoggedBaseline:
+    """``score`` against the logged order of ``frame``, every position examined."""
+    return logged_baseline(frame, FLAT, "flat (synthetic labels)", score)
 
 
 def train_ranker(frame: pd.DataFrame, rounds: int = 30, shuffle_labels: bool = False,
@@ -78,7 +89,8 @@ def gate_inputs(models: dict, challenger: str, champion: str | None) -> dict:
     return {"challenger": per[challenger], "champion": per[champion] if champion else None,
             "churn": ranking_churn(frame, challenger, champion) if champion else None,
             "slices": slice_metrics(frame, {"surface": "surface"}, score=challenger),
-            "parity": PASSED_PARITY, "data_gate": PASSED_DATA}
+            "parity": PASSED_PARITY, "data_gate": PASSED_DATA,
+            "baseline": baseline_of(frame, challenger)}
 
 
 def test_first_model_is_judged_on_floors_alone(models):
@@ -112,10 +124,11 @@ def test_better_challenger_passes_and_degraded_one_fails(models):
 def test_tolerated_regression_and_churn_cap(models):
     inputs = gate_inputs(models, "bad", "good")
     effect = model_gate(gate=GateConfig(min_ndcg=0.0), **inputs).check("non_regression").value
-    lenient = model_gate(gate=GateConfig(min_ndcg=0.0, max_regression=1.0), **inputs)
+    lenient = model_gate(gate=GateConfig(min_ndcg=0.0, max_regression=1.0, baseline_margin=1.0),
+                         **inputs)
     assert lenient.check("non_regression").passed and effect < 0
-    capped = model_gate(gate=GateConfig(min_ndcg=0.0, max_regression=1.0, max_churn=0.05),
-                        **inputs)
+    capped = model_gate(gate=GateConfig(min_ndcg=0.0, max_regression=1.0, max_churn=0.05,
+                                        baseline_margin=1.0), **inputs)
     churn = capped.check("churn")
     assert not churn.passed and churn.value > 0.05 and capped.reasons == [f"churn: {churn.detail}"]
 
@@ -145,12 +158,32 @@ def test_verdict_json_has_every_check_with_value_threshold_and_verdict(models):
     verdict = model_gate(gate=GateConfig(min_ndcg=0.1), **gate_inputs(models, "good", "bad"))
     record = json.loads(json.dumps(verdict.as_dict()))
     names = [c["name"] for c in record["checks"]]
-    assert names == ["ndcg_floor", "non_regression", "churn", "onnx_parity", "data_gate_2"]
+    assert names == ["ndcg_floor", "non_regression", "churn", "logging_baseline", "onnx_parity",
+                     "data_gate_2"]
     for check in record["checks"]:
         assert set(check) == {"name", "value", "threshold", "passed", "detail"}
     assert record["passed"] is True and record["reasons"] == []
     assert record["metrics"]["challenger"]["ndcg@10"] == pytest.approx(
         models["per"]["good"]["ndcg@10"].mean())
+
+
+def test_the_logged_ranking_judges_every_challenger_the_first_included(models):
+    gate = GateConfig(min_ndcg=0.0)
+    good = model_gate(gate=gate, **gate_inputs(models, "good", None))
+    check = good.check("logging_baseline")
+    assert good.passed and check.value > 0 and check.threshold == 0
+    assert good.extra["logging_baseline"]["ci_low"] <= check.value
+    # Shuffled labels: above a zero floor, below the logged ranking; that alone rejects it.
+    bad = model_gate(gate=gate, **gate_inputs(models, "bad", None))
+    assert [r.split(":")[0] for r in bad.reasons] == ["logging_baseline"]
+    assert bad.check("logging_baseline").value < 0
+    assert "against the logged ranking" in bad.check("logging_baseline").detail
+    # A margin tolerates a deficit up to it, relative to the logged ranking.
+    deficit = -bad.check("logging_baseline").value
+    assert model_gate(gate=GateConfig(min_ndcg=0.0, baseline_margin=deficit + 0.01),
+                      **gate_inputs(models, "bad", None)).passed
+    missing = model_gate(gate=gate, **{**gate_inputs(models, "good", None), "baseline": None})
+    assert [r.split(":")[0] for r in missing.reasons] == ["logging_baseline"]
 
 
 def test_gate_refuses_different_request_sets(models):

@@ -34,6 +34,7 @@ from tests.unit.test_gate import (
     FEATURES,
     PASSED_DATA,
     PASSED_PARITY,
+    baseline_of,
     scored,
     synthetic_requests,
     train_ranker,
@@ -79,7 +80,7 @@ def judge(store, cfg, data, version, name, champion_name):
         evaluated_champion=champion, data_gate=PASSED_DATA,
         churn=ranking_churn(frame) if champion_name else None,
         slices=slice_metrics(frame, {"surface": "surface"}, score="challenger"),
-        parity=PASSED_PARITY)
+        parity=PASSED_PARITY, baseline=baseline_of(frame, "challenger"))
 
 
 def test_uris_default_to_sqlite_under_home_and_expand_the_environment(cfg):

@@ -19,7 +19,8 @@ DEFAULT_CLIP = 0.1
 
 def estimate_propensities(frame: pd.DataFrame, position: str = "position", label: str = "grade",
                           min_impressions: int = 1000) -> pd.Series:
-    """Examination propensity per logged position (1-based), relative to position 1.
+    """Examination propensity per logged position (1-based), relative to position 1, by the
+    click rate by position (:mod:`rankct.evaluation.propensity` harvests a better one).
 
     The simple "CTR by position" estimator: the share of rows with label > 0 at position p
     divided by that share at position 1. It reads as P(examined | p) / P(examined | 1) only if
@@ -55,6 +56,15 @@ def ipw_ndcg(frame: pd.DataFrame, propensity: pd.Series, k: int = 10, clip: floa
     out; NaN when none is left. This removes the edge logs give the logging ranker; as a ratio per
     request it is only approximately unbiased, and it cannot restore labels nobody logged.
     """
+    gains = _weighted_gains(frame, propensity, clip, label, position)
+    ndcg = ndcg_per_request(gains, rank_requests(frame, score, request), (k,))[k]
+    scored = ndcg[~np.isnan(ndcg)]
+    return float(scored.mean()) if len(scored) else float("nan")
+
+
+def _weighted_gains(frame: pd.DataFrame, propensity: pd.Series, clip: float, label: str,
+                    position: str) -> np.ndarray:
+    """(2^label - 1) / max(propensity[logged position], clip) of every row, frame order."""
     if not 0 < clip <= 1:
         raise RankctError(f"clip must be in (0, 1], got {clip}")
     curve = propensity.sort_index()
@@ -64,7 +74,25 @@ def ipw_ndcg(frame: pd.DataFrame, propensity: pd.Series, k: int = 10, clip: floa
     if (at < 0).any():
         raise RankctError(f"logged positions below {curve.index[0]} have no propensity")
     weights = 1.0 / np.maximum(curve.to_numpy(dtype=np.float64)[at], clip)
-    gains = (np.exp2(graded_labels(frame, label)) - 1.0) * weights
-    ndcg = ndcg_per_request(gains, rank_requests(frame, score, request), (k,))[k]
-    scored = ndcg[~np.isnan(ndcg)]
-    return float(scored.mean()) if len(scored) else float("nan")
+    return (np.exp2(graded_labels(frame, label)) - 1.0) * weights
+
+
+def ipw_dcg_per_request(frame: pd.DataFrame, propensity: pd.Series, k: int = 10,
+                        clip: float = DEFAULT_CLIP, score: str = "score", label: str = "grade",
+                        request: str = "request_id", position: str = "position") -> pd.Series:
+    """Inverse-propensity-weighted DCG@k of the ranking by ``score``, for every request (sorted
+    ids; a request without a logged label scores 0 and stays in).
+
+    Unlike :func:`ipw_ndcg` this is unbiased when the propensities are right (and unclipped):
+    each logged gain over its examination probability has the expectation of the gain the
+    user would have given, so the mean over requests estimates the true mean DCG@k, requests
+    where nobody clicked included. Normalising each request by the DCG of its own weighted
+    labels, as :func:`ipw_ndcg` does, divides by a number that grows exactly where a model
+    lifts an item from low down the logged list, which hands the logging ranker back its edge.
+    Two rankings scored on the same frame share every weight, so their values pair up.
+    """
+    gains = _weighted_gains(frame, propensity, clip, label, position)
+    ranking = rank_requests(frame, score, request)
+    discount = np.where(ranking.rank <= k, 1.0 / np.log2(ranking.rank + 1.0), 0.0)
+    return pd.Series(ranking.total(gains[ranking.order] * discount), index=ranking.requests,
+                     name=f"ipw_dcg@{k}")

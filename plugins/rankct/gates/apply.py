@@ -38,12 +38,14 @@ from rankct.registry.runs import log_files, version_reports_dir
 from rankct.registry.store import TAG_DECISION_SHA256, Store
 
 # Checks a decision must hold, passed, before it can promote: whatever else is configured, a
-# record without them did not come from the model gate (or the gate skipped something).
-MANDATORY_CHECKS = ("ndcg_floor", "onnx_parity", "data_gate_2")
+# record without them did not come from the model gate (or the gate skipped something). The
+# logged ranking is a baseline of every decision, the first model's included.
+MANDATORY_CHECKS = ("ndcg_floor", "logging_baseline", "onnx_parity", "data_gate_2")
 # ...and, when a champion was evaluated, the paired comparison with it.
 MANDATORY_WITH_CHAMPION = ("non_regression",)
 
 if TYPE_CHECKING:
+    from rankct.evaluation.baseline import LoggedBaseline
     from rankct.export.parity import ParityReport
 
 
@@ -75,20 +77,22 @@ def decide(store: Store, config: RankctConfig, version: str, *,
            challenger: pd.DataFrame, champion: pd.DataFrame | None,
            evaluated_champion: str | None, data_gate: Verdict,
            churn: Churn | None = None, slices: pd.DataFrame | None = None,
-           parity: ParityReport | None = None) -> Decision:
+           parity: ParityReport | None = None,
+           baseline: LoggedBaseline | None = None) -> Decision:
     """Judge ``version`` against the champion it was evaluated with and write the decision
     record (also logged on the version's MLflow run). Nothing in the registry changes yet:
     :func:`apply_decision` acts on it.
 
     ``evaluated_champion`` is the champion version whose per-request metrics are ``champion``
     (None for the first model); it must still be the champion, or the comparison is stale.
+    ``baseline`` compares the challenger with the logged ranking (mandatory to promote).
     """
     version = str(version)
     _require_current(store, version, evaluated_champion)
     if (champion is None) != (evaluated_champion is None):
         raise RankctError("champion metrics must be given exactly when a champion was evaluated")
     verdict = model_gate(challenger, champion, config.gate, data_gate=data_gate, churn=churn,
-                         slices=slices, parity=parity)
+                         slices=slices, parity=parity, baseline=baseline)
     verdict.extra.update(model=store.model_name, challenger_version=version,
                          champion_version=evaluated_champion,
                          outcome="promoted" if verdict.passed else "rejected",

@@ -9,10 +9,14 @@ models on the same held-out requests, so the comparison is paired. Checks:
   significant); optionally ``required_gain``: the lower end exceeds ``gate.min_gain``;
 - ``churn``: 1 - mean top-k overlap with the champion's lists stays under ``gate.max_churn``;
 - ``slice_floor[...]``: NDCG@k per configured slice (slices too small to judge are reported);
+- ``logging_baseline``: the challenger against the production ranker's logged ranking on the
+  same requests, both by position-debiased DCG@k (:mod:`rankct.evaluation.baseline`); its mean
+  change relative to the logged ranking must reach ``-gate.baseline_margin``. It always runs, for the first model too: a model
+  worse than what serves today must never replace it, champion or not;
 - ``onnx_parity`` and ``data_gate_2``: the earlier verdicts, which must have passed.
 
-Without a champion (the first model) the comparison checks are recorded as not applicable and
-the challenger is judged on floors alone.
+Without a champion (the first model) the comparisons with a champion are recorded as not
+applicable; the floors and the logged baseline judge it.
 """
 
 from __future__ import annotations
@@ -24,21 +28,28 @@ import pandas as pd
 
 from rankct.config import GateConfig
 from rankct.errors import RankctError
+from rankct.evaluation.baseline import LOGGED
 from rankct.evaluation.comparison import Churn, paired_test
 from rankct.evaluation.metrics import summarize
 from rankct.gates.checks import Check, Verdict
 
 if TYPE_CHECKING:  # the module imports xgboost and onnxruntime: not needed to read a report
+    from rankct.evaluation.baseline import LoggedBaseline
     from rankct.export.parity import ParityReport
 
-NOT_APPLICABLE = "not applicable: no champion yet, the first model is judged on floors alone"
+NOT_APPLICABLE = ("not applicable: no champion yet, the first model is judged on the floors and "
+                  "the logged ranking")
 
 
 def model_gate(challenger: pd.DataFrame, champion: pd.DataFrame | None, gate: GateConfig, *,
                data_gate: Verdict, churn: Churn | None = None,
-               slices: pd.DataFrame | None = None,
-               parity: ParityReport | None = None) -> Verdict:
-    """Judge the challenger; every check is in the verdict, with value, threshold and detail."""
+               slices: pd.DataFrame | None = None, parity: ParityReport | None = None,
+               baseline: LoggedBaseline | None = None) -> Verdict:
+    """Judge the challenger; every check is in the verdict, with value, threshold and detail.
+
+    ``baseline`` is the debiased comparison with the logged ranking; without it the
+    ``logging_baseline`` check fails (it is mandatory).
+    """
     column = f"ndcg@{gate.k}"
     for name, frame in (("challenger", challenger), ("champion", champion)):
         if frame is not None and column not in frame.columns:
@@ -56,6 +67,7 @@ def model_gate(challenger: pd.DataFrame, champion: pd.DataFrame | None, gate: Ga
     else:
         summary["champion"] = summarize(champion).as_dict()
         checks += _comparison_checks(challenger, champion, churn, gate, column, extra)
+    checks.append(_baseline_check(baseline, gate, column, extra))
     checks += _slice_checks(slices, gate, column)
     checks.append(_parity_check(parity, gate))
     checks.append(Check("data_gate_2", len(data_gate.reasons), 0, data_gate.passed,
@@ -98,6 +110,31 @@ def _comparison_checks(challenger: pd.DataFrame, champion: pd.DataFrame, churn: 
                         f"{churn.top1_changed_share:.1%} of requests change their first item; "
                         f"cap {gate.max_churn:.0%}"))
     return checks
+
+
+def _baseline_check(baseline: LoggedBaseline | None, gate: GateConfig, column: str,
+                    extra: dict[str, object]) -> Check:
+    threshold = -gate.baseline_margin
+    if baseline is None or not baseline.means["logged"] > 0:
+        return Check("logging_baseline", None, threshold, False,
+                     "no debiased evaluation against the logged ranking"
+                     + (" was given" if baseline is None else " has a logged label")
+                     + " (required)")
+    relative = baseline.relative()
+    test = paired_test(relative["model"], relative[LOGGED], method=gate.test_method,
+                       n_resamples=gate.n_resamples, seed=gate.seed, alpha=gate.alpha)
+    means, k = baseline.means, baseline.k
+    extra["logging_baseline"] = {**test.as_dict(), f"ipw_dcg@{k}": means,
+                                 "method": baseline.method, "clip": baseline.clip,
+                                 "propensity": baseline.propensity}
+    return Check(
+        "logging_baseline", test.effect, threshold, test.effect >= threshold,
+        f"debiased DCG@{k} {means['model']:.4f} against the logged ranking's "
+        f"{means[LOGGED]:.4f}: relative change {test.effect:+.2%} ({1 - gate.alpha:.0%} CI "
+        f"[{test.ci_low:+.2%}, {test.ci_high:+.2%}], p={test.p_value:.3g}, "
+        f"{test.n_requests:,} requests; propensities by {baseline.method}, clip "
+        f"{baseline.clip:g}); a challenger worse than the logged ranking by more than "
+        f"{gate.baseline_margin:.0%} fails")
 
 
 def _slice_checks(slices: pd.DataFrame | None, gate: GateConfig, column: str) -> list[Check]:

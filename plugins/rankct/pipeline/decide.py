@@ -33,6 +33,7 @@ def judge_challenger(config: RankctConfig, day: date) -> dict[str, Any]:
     Returns the decision (``passed``, ``reasons``, ``record``); a rejection is an outcome, not
     an error: the run goes on to record it. The registry is not changed here.
     """
+    from rankct.evaluation.baseline import LoggedBaseline
     from rankct.evaluation.comparison import Churn
     from rankct.export.parity import ParityReport
     from rankct.gates.apply import decide
@@ -50,7 +51,8 @@ def judge_challenger(config: RankctConfig, day: date) -> dict[str, Any]:
         data_gate=_verdict(run.read("validate_training_set")),
         churn=Churn(**evaluated["churn"]) if evaluated["churn"] else None,
         slices=pd.read_parquet(run.evaluation / "slices_challenger.parquet"),
-        parity=ParityReport(**evaluated["parity"]))
+        parity=ParityReport(**evaluated["parity"]),
+        baseline=LoggedBaseline.load(run.evaluation))
     if decision.passed:
         run.record_outcome(Outcome.PASSED, "passed the model gate; not promoted yet",
                            decision.version)

@@ -45,10 +45,12 @@ def _parity(booster: Any, test: pd.DataFrame, config: RankctConfig) -> dict[str,
 
 def evaluate_challenger(config: RankctConfig, day: date) -> dict[str, Any]:
     """Score the test split with challenger and champion; per-request metrics, churn, slices,
-    position-debiased NDCG, ONNX parity and the side-by-side Evidently report."""
+    the position-debiased comparison with the logged ranking, ONNX parity and the side-by-side
+    Evidently report."""
+    from rankct.evaluation.baseline import logged_baseline
     from rankct.evaluation.comparison import ranking_churn
     from rankct.evaluation.metrics import per_request_metrics, summarize
-    from rankct.evaluation.position_bias import estimate_propensities, ipw_ndcg
+    from rankct.evaluation.propensity import examination_curve
     from rankct.evaluation.slices import slice_metrics, standard_slices
     from rankct.registry import champion_version, load_booster, open_store, version_reports_dir
     from rankct.registry.urls import run_url, version_run_id
@@ -73,13 +75,19 @@ def evaluate_challenger(config: RankctConfig, day: date) -> dict[str, Any]:
         models[f"champion v{champion}"] = "champion"
     per_request = {name: per_request_metrics(scored, score=name, keep_unscored=True)
                    for name in models.values()}
-    propensity = estimate_propensities(frame, min_impressions=min(1000, len(frame) // 50 or 1))
+    # Propensities from the whole window's logs: the more repeated (user, item) pairs, the
+    # steadier the curve; the test requests alone are a seventh of them.
+    curve, method = examination_curve(frame)
+    baselines = {name: logged_baseline(scored, curve, method, name, k=K,
+                                       clip=config.gate.baseline_clip)
+                 for name in models.values()}
     slicings = standard_slices(scored)
     slices = {name: slice_metrics(scored, slicings, k=K, score=name) for name in models.values()}
     run.evaluation.mkdir(parents=True, exist_ok=True)
     for name, table in per_request.items():
         table.to_parquet(run.evaluation / f"per_request_{name}.parquet")
         slices[name].to_parquet(run.evaluation / f"slices_{name}.parquet", index=False)
+    baselines["challenger"].save(run.evaluation)
     churn = (ranking_churn(scored, k=K).as_dict() if champion is not None else None)
     parity = _parity(booster, test, config)
     paths, _ = ranking_report(
@@ -92,8 +100,10 @@ def evaluate_challenger(config: RankctConfig, day: date) -> dict[str, Any]:
     summary = {
         "version": version, "champion": champion,
         "metrics": {name: summarize(table).as_dict() for name, table in per_request.items()},
-        "ipw_ndcg@10": {name: ipw_ndcg(scored, propensity, k=K, score=name)
-                        for name in models.values()},
+        "ipw_dcg@10": {**{name: b.means["model"] for name, b in baselines.items()},
+                       "logging_policy": baselines["challenger"].means["logged"]},
+        "propensity": {"method": baselines["challenger"].method,
+                       "curve": baselines["challenger"].propensity},
         "churn": churn, "parity": parity,
         "report": str(paths.html), "report_json": str(paths.json), "report_url": report.url,
         "mlflow_url": run_url(config, store, version_run_id(store, version))}
