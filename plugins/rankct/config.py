@@ -18,6 +18,9 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 from rankct.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# click_model: relevance through the position-based click model (rankct.training.click_model);
+# lambdarank_unbiased: rank:ndcg with XGBoost's Unbiased LambdaMART.
+OBJECTIVES = ("click_model", "rank:ndcg", "rank:pairwise", "lambdarank_unbiased")
 
 
 class SparkConfig(BaseModel):
@@ -36,9 +39,8 @@ class SparkConfig(BaseModel):
 class LabelConfig(BaseModel):
     """How events become graded relevance labels."""
 
-    grades: dict[str, int] = Field(
-        default_factory=lambda: {"purchase": 3, "add_to_cart": 2, "favourite": 2, "click": 1}
-    )
+    grades: dict[str, int] = Field(default_factory=lambda: {
+        "purchase": 3, "add_to_cart": 2, "favourite": 2, "click": 1})
     attribution_window_minutes: int = 120
 
 
@@ -83,11 +85,10 @@ class TrainingSplitConfig(BaseModel):
 class TrainingConfig(BaseModel):
     """The XGBoost ranker: objective, tree parameters, early stopping, split and search budget."""
 
-    # lambdarank_unbiased = rank:ndcg with XGBoost's position debiasing (Unbiased LambdaMART).
-    objective: Literal["rank:ndcg", "rank:pairwise", "lambdarank_unbiased"] = "rank:ndcg"
-    eta: float = Field(0.1, gt=0, le=1)
-    max_depth: int = Field(6, ge=1, le=16)
-    min_child_weight: float = Field(1.0, ge=0)
+    objective: Literal[OBJECTIVES] = "click_model"
+    eta: float = Field(0.05, gt=0, le=1)
+    max_depth: int = Field(5, ge=1, le=16)
+    min_child_weight: float = Field(10.0, ge=0)
     subsample: float = Field(0.8, gt=0, le=1)
     colsample_bytree: float = Field(0.8, gt=0, le=1)
     reg_lambda: float = Field(1.0, ge=0)
@@ -219,8 +220,7 @@ class RankctConfig(BaseModel):
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
     alerts: AlertConfig = Field(default_factory=AlertConfig)
     ui: UiConfig = Field(default_factory=UiConfig)
-    # The per-run settings applied on top of the profile (rankct.overrides), recorded with what
-    # the run produced; empty for a configuration loaded as it is.
+    # Per-run settings on top of the profile (rankct.overrides), recorded with what they made.
     run_overrides: dict[str, Any] = Field(default_factory=dict)
 
     @property

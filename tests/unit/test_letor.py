@@ -95,6 +95,32 @@ def test_train_command_on_letor_files_prints_test_metrics(tmp_path: Path, capsys
     assert json.loads(model.read_text())["learner"]["objective"]["name"] == "rank:pairwise"
 
 
+def test_the_search_picks_the_objective_on_validation_of_letor_files(tmp_path: Path) -> None:
+    from rankct.config import TrainingConfig
+    from rankct.training.search import random_search
+
+    frame = synthetic_frame(n_requests=240, days=6, seed=3)
+    requests = frame["request_id"].drop_duplicates().sort_values().tolist()
+    files = []
+    for name, chosen in (("train", requests[:160]), ("valid", requests[160:200]),
+                         ("test", requests[200:])):
+        part = frame[frame["request_id"].isin(chosen)].sort_values(["request_id", "position"])
+        files.append(write_letor(part, tmp_path / f"{name}.txt"))
+    train, valid, _ = load_letor_files(files)
+    config = TrainingConfig(nthread=1, objective="rank:ndcg", num_boost_round=40,
+                            early_stopping_rounds=10)
+    result = random_search(train, valid, list(train.columns[2:]), config, n_trials=6)
+    trials = result.trials
+    # Editorial labels, no positions: the three ranking objectives, judged by NDCG@10.
+    assert set(trials["objective"]) <= {"rank:ndcg", "rank:pairwise", "lambdarank_unbiased"}
+    assert trials["objective"].nunique() >= 2
+    best = trials.loc[trials["valid_ndcg@10"].idxmax()]
+    assert result.best_ranker.objective == best["objective"]
+    assert result.best_score == best["valid_ndcg@10"] == trials["valid_ndcg@10"].max()
+    others = trials[trials["objective"] != best["objective"]]
+    assert (others["valid_ndcg@10"] <= best["valid_ndcg@10"]).all()
+
+
 def test_train_command_errors_exit_2_without_traceback(tmp_path: Path, capsys) -> None:
     bad = tmp_path / "bad.txt"
     bad.write_text("1 qid:1 1:0.5\n1 qid:1 1:oops\n")

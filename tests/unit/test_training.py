@@ -116,7 +116,8 @@ def _truth_ndcg(frame: pd.DataFrame, scores: np.ndarray) -> float:
     return evaluate(frame.assign(score=scores), label="true_grade").ndcg[10]
 
 
-@pytest.mark.parametrize("objective", ["rank:ndcg", "rank:pairwise", "lambdarank_unbiased"])
+@pytest.mark.parametrize("objective", ["click_model", "rank:ndcg", "rank:pairwise",
+                                       "lambdarank_unbiased"])
 def test_each_objective_beats_a_random_ordering(split, objective: str) -> None:
     ranker = train_ranker(split.train, split.valid, FEATURES, cfg(objective=objective))
     random_order = np.random.default_rng(1).random(len(split.test))
@@ -136,7 +137,7 @@ def test_unbiased_objective_estimates_a_falling_examination_curve(split) -> None
 
 
 def test_saved_model_scores_like_predict_and_validation_ndcg_is_rankct_ndcg(split, tmp_path) -> None:
-    ranker = train_ranker(split.train, split.valid, FEATURES, cfg())
+    ranker = train_ranker(split.train, split.valid, FEATURES, cfg(objective="rank:ndcg"))
     assert ranker.booster.num_boosted_rounds() == ranker.best_iteration + 1
     assert len(ranker.curve) > ranker.best_iteration + 1  # it trained past the best, then cut
     loaded = xgb.Booster(model_file=str(ranker.save(tmp_path / "model.json")))
@@ -145,6 +146,20 @@ def test_saved_model_scores_like_predict_and_validation_ndcg_is_rankct_ndcg(spli
                                   ranker.predict(split.test))
     valid = evaluate(split.valid.assign(score=ranker.predict(split.valid)))
     assert valid.ndcg[10] == pytest.approx(ranker.best_score, abs=1e-6)
+
+
+def test_click_model_learns_relevance_not_the_logged_order(split) -> None:
+    ranker = train_ranker(split.train, split.valid, FEATURES, cfg())
+    assert ranker.objective == "click_model" and ranker.params["objective"] == "reg:squarederror"
+    bias = ranker.position_bias  # no user and item ids here: the click-rate fallback curve
+    assert bias["propensity"].iloc[0] == 1.0 and bias["propensity"].is_monotonic_decreasing
+    assert ranker.booster.num_boosted_rounds() == ranker.best_iteration + 1
+    assert ranker.best_score == max(ranker.curve) < 0  # a log-likelihood
+    # x0..x2 drive relevance; the logged position is not a feature, and noise is not used.
+    gain = ranker.booster.get_score(importance_type="total_gain")
+    assert min(gain.get(f, 0) for f in ("x0", "x1")) > 3 * gain.get("x4", 0)
+    with pytest.raises(RankctError, match="logged position"):
+        train_ranker(split.train.drop(columns="position"), split.valid, FEATURES, cfg())
 
 
 def test_search_respects_its_budget_and_returns_the_best_trial(split) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from airflow.sdk import Param
 
-from rankct.config import RankctConfig, load_config
+from rankct.config import OBJECTIVES, RankctConfig, load_config
 from rankct.errors import RankctError
 from rankct.overrides import ALLOWED, apply_run_overrides
 
@@ -19,7 +19,7 @@ from rankct.overrides import ALLOWED, apply_run_overrides
 OVERRIDE_PARAMS: dict[str, tuple[str, Param]] = {
     "training_objective": ("training.objective", Param(
         None, type=["null", "string"],
-        enum=[None, "rank:ndcg", "rank:pairwise", "lambdarank_unbiased"],
+        enum=[None, *OBJECTIVES],
         description="XGBoost ranking objective for this run (default: training.objective)")),
     "search_trials": ("training.search_trials", Param(
         None, type=["null", "integer"], minimum=0,

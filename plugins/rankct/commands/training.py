@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rankct.config import OBJECTIVES
 from rankct.errors import RankctError
 
 
@@ -21,8 +22,8 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="training set from `rankct features training-set`, split by time")
     p.add_argument("--valid", type=Path, help="LETOR validation file")
     p.add_argument("--test", type=Path, help="LETOR test file")
-    p.add_argument("--objective", choices=["rank:ndcg", "rank:pairwise", "lambdarank_unbiased"],
-                   help="default training.objective (rank:ndcg)")
+    p.add_argument("--objective", choices=OBJECTIVES,
+                   help="default training.objective (click_model; LETOR files: rank:ndcg)")
     p.add_argument("--search", type=int, metavar="N",
                    help="random search of N trials before the final fit")
     p.add_argument("--seed", type=int, help="default training.seed")
@@ -46,6 +47,9 @@ def cmd_train(args: argparse.Namespace) -> int:
                               hint="LETOR folds come as train/vali/test files: pass all three")
         train, valid, test = load_letor_files([args.letor, args.valid, args.test])
         features = list(train.columns[2:])
+        if args.objective is None and training.objective == "click_model":
+            # LETOR labels are editorial: no position to debias, the click model has no input.
+            training = training.model_copy(update={"objective": "rank:ndcg"})
     else:
         import pandas as pd
 
@@ -61,7 +65,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         features = model_columns(feature_store(config))
     print("requests: " + ", ".join(f"{name} {part['request_id'].nunique():,}" for name, part in
                                   (("train", train), ("valid", valid), ("test", test))))
-    outcome = train_and_test(train, valid, test, features, training, search_trials=args.search)
+    # An objective named on the command line is kept; otherwise the search chooses one too.
+    outcome = train_and_test(train, valid, test, features, training, search_trials=args.search,
+                             objectives=(args.objective,) if args.objective else None)
     print(outcome.summary())
     if args.out:
         print(f"model: {outcome.ranker.save(args.out)}")

@@ -136,13 +136,16 @@ def examination_curve(frame: pd.DataFrame, keys: tuple[str, ...] = ("user_id", "
                       min_clicks: int = MIN_PAIR_CLICKS) -> tuple[pd.Series, str]:
     """Harvested propensities of ``frame``'s logs, and how they were estimated.
 
-    Logs too thin to harvest (few repeated pairs) fall back on the click rate by position, which
-    over-corrects on a production ranker's logs; the method is returned so reports can say so.
+    Logs too thin to harvest (few repeated pairs, or no user and item ids to find them by) fall
+    back on the click rate by position, which over-corrects on a production ranker's logs; the
+    method is returned so reports can say so.
     """
     from rankct.evaluation.position_bias import estimate_propensities
 
     top = int(frame[position].max())
     try:
+        if not set(keys) <= set(frame.columns):
+            raise RankctError(f"no {' and '.join(keys)} to find repeated pairs by")
         return (harvest_propensities(position_pair_stats(frame, keys, position, label), top,
                                      min_clicks), "intervention harvesting")
     except RankctError:

@@ -50,15 +50,18 @@ def score_frame(ranker: TrainedRanker, frame: pd.DataFrame) -> pd.DataFrame:
 
 def train_and_test(train: pd.DataFrame, valid: pd.DataFrame, test: pd.DataFrame,
                    features: list[str], config: TrainingConfig | None = None,
-                   search_trials: int | None = None) -> TrainingOutcome:
+                   search_trials: int | None = None,
+                   objectives: tuple[str, ...] | None = None) -> TrainingOutcome:
     """Fit on ``train`` (after a random search when a budget is given, else with ``config``'s
-    parameters), early-stopped on ``valid``; measure NDCG@1/5/10, MAP and MRR on ``test``."""
+    parameters), early-stopped on ``valid``; measure NDCG@1/5/10, MAP and MRR on ``test``.
+    ``objectives`` narrows the objectives the search tries (default: all the data supports)."""
     config = config or TrainingConfig()
     trials = config.search_trials if search_trials is None else search_trials
     started = time.perf_counter()
     search = None
     if trials or config.search_seconds is not None:
-        search = random_search(train, valid, features, config, n_trials=trials)
+        search = random_search(train, valid, features, config, n_trials=trials,
+                               objectives=objectives)
         ranker = search.best_ranker
     else:
         ranker = train_ranker(train, valid, features, config)

@@ -1,7 +1,8 @@
 """Fit the XGBoost ranker on a train split with early stopping on the validation split.
 
-Objectives: ``rank:ndcg`` (LambdaMART), ``rank:pairwise`` (RankNet loss) and
-``lambdarank_unbiased``: ``rank:ndcg`` with XGBoost's Unbiased LambdaMART, which estimates the
+Objectives: ``click_model`` (the default on logs: relevance learnt through the position-based
+click model with propensities harvested from the logs, :mod:`rankct.training.click_model`),
+``rank:ndcg`` (LambdaMART), ``rank:pairwise`` (RankNet loss) and ``lambdarank_unbiased``: ``rank:ndcg`` with XGBoost's Unbiased LambdaMART, which estimates the
 click propensity of every display position jointly with the ranker. XGBoost reads a row's index
 inside its query group as that position, so rows are handed over in logged position order (what
 :func:`rankct.training.split.split_by_time` produces); pairs come from the top
@@ -9,9 +10,10 @@ inside its query group as that position, so rows are handed over in logged posit
 without random sampling).
 
 Requests without a relevant item carry no pairwise gradient and have no NDCG in rankct's
-definition: they are left out of the train and validation matrices, which makes XGBoost's
-``ndcg@10`` on the validation set the same number as :func:`rankct.evaluation.metrics.evaluate`
-(both use the exponential gain 2^grade - 1).
+definition: the ranking objectives leave them out of the train and validation matrices, which
+makes XGBoost's ``ndcg@10`` on the validation set the same number as
+:func:`rankct.evaluation.metrics.evaluate` (both use the exponential gain 2^grade - 1). The
+click model keeps every row and early-stops on the validation likelihood of the logged clicks.
 
 The booster is cut to its best iteration, so the saved model, :meth:`TrainedRanker.predict` and
 any export score with the same trees.
@@ -34,6 +36,7 @@ from rankct.errors import RankctError
 from rankct.io import write_text_atomic
 
 EVAL_METRIC = "ndcg@10"
+CLICK_MODEL = "click_model"
 
 
 def xgb_params(config: TrainingConfig, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -41,8 +44,10 @@ def xgb_params(config: TrainingConfig, overrides: dict[str, Any] | None = None) 
     if overrides:
         config = config.model_copy(update=overrides)
     unbiased = config.objective == "lambdarank_unbiased"
+    # The click model's gradient is rankct's own; the booster is an identity-link regressor.
+    named = {"lambdarank_unbiased": "rank:ndcg", CLICK_MODEL: "reg:squarederror"}
     params: dict[str, Any] = {
-        "objective": "rank:ndcg" if unbiased else config.objective,
+        "objective": named.get(config.objective, config.objective),
         "eval_metric": EVAL_METRIC,
         "tree_method": "hist",
         "eta": config.eta,
@@ -120,14 +125,16 @@ class TrainedRanker:
     feature_names: list[str]
     params: dict[str, Any]
     best_iteration: int
-    curve: list[float]  # validation NDCG@10 after each boosting round, including overshoot
+    # validation NDCG@10 (click model: mean log-likelihood of the clicks) after each round
+    curve: list[float]
     train_seconds: float
     objective: str
-    position_bias: pd.DataFrame | None = field(default=None)  # unbiased objective: ti+ / tj-
+    # unbiased objective: ti+ / tj-; click model: the harvested propensities it used
+    position_bias: pd.DataFrame | None = field(default=None)
 
     @property
     def best_score(self) -> float:
-        """Validation NDCG@10 of the kept model."""
+        """Validation NDCG@10 (click model: click log-likelihood) of the kept model."""
         return self.curve[self.best_iteration]
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
@@ -164,17 +171,25 @@ def train_ranker(train: pd.DataFrame, valid: pd.DataFrame, features: list[str],
     if not features:
         raise RankctError("no feature columns given", hint="pass the model's input columns")
     params = xgb_params(config)
-    dtrain = _dmatrix(train, features, label, request, "train")
-    dvalid = _dmatrix(valid, features, label, request, "validation")
-    history: dict[str, dict[str, list[float]]] = {}
     started = time.perf_counter()
-    booster = xgb.train(params, dtrain, num_boost_round=config.num_boost_round,
-                        evals=[(dvalid, "valid")], evals_result=history,
-                        early_stopping_rounds=config.early_stopping_rounds, verbose_eval=False)
+    if config.objective == CLICK_MODEL:
+        from rankct.training import click_model
+
+        booster, curve, bias = click_model.fit(
+            train, valid, lambda frame: feature_matrix(frame, features), features, params,
+            config.num_boost_round, config.early_stopping_rounds, label)
+    else:
+        dtrain = _dmatrix(train, features, label, request, "train")
+        dvalid = _dmatrix(valid, features, label, request, "validation")
+        history: dict[str, dict[str, list[float]]] = {}
+        booster = xgb.train(params, dtrain, num_boost_round=config.num_boost_round,
+                            evals=[(dvalid, "valid")], evals_result=history,
+                            early_stopping_rounds=config.early_stopping_rounds,
+                            verbose_eval=False)
+        curve = [float(v) for v in history["valid"][EVAL_METRIC]]
+        bias = _position_bias(booster) if params.get("lambdarank_unbiased") else None
     seconds = time.perf_counter() - started
-    curve = [float(v) for v in history["valid"][EVAL_METRIC]]
     best = int(np.argmax(curve))  # the first of equal maxima, as XGBoost's early stopping keeps
-    bias = _position_bias(booster) if params.get("lambdarank_unbiased") else None
     booster = booster[: best + 1]
     booster.set_attr(best_iteration=str(best), best_score=repr(curve[best]))
     return TrainedRanker(booster=booster, feature_names=list(features), params=params,
