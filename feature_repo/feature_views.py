@@ -29,6 +29,14 @@ item_features = FeatureView(
         *[Field(name=f"{c}_{d}d", dtype=Int64) for d in WINDOWS
           for c in ("impressions", "clicks", "favourites")],
         *[Field(name=f"ctr_{d}d", dtype=Float64) for d in WINDOWS],
+        # Clicks over expected examinations, the production ranker's mean relative rank of the
+        # item (1 = always first), price against the category's median, the size.
+        *[Field(name=f"debiased_ctr_{d}d", dtype=Float64) for d in (7, 30)],
+        *[Field(name=f"logged_rank_{d}d", dtype=Float64) for d in (7, 30)],
+        Field(name="brand_debiased_ctr_7d", dtype=Float64),
+        Field(name="brand_logged_rank_30d", dtype=Float64),
+        Field(name="log_price_to_category", dtype=Float64),
+        Field(name="item_size", dtype=String),
     ],
 )
 
@@ -42,6 +50,8 @@ user_features = FeatureView(
         Field(name="user_purchases_30d", dtype=Int64),
         Field(name="user_median_purchase_price_30d", dtype=Float64),
         Field(name="top_category", dtype=String), Field(name="top_category_share", dtype=Float64),
+        Field(name="user_top_size", dtype=String), Field(name="user_top_size_share", dtype=Float64),
+        Field(name="user_click_log_price_ratio_30d", dtype=Float64),
     ],
 )
 
@@ -51,7 +61,8 @@ user_category_affinity = FeatureView(
     schema=[Field(name="user_category_impressions_30d", dtype=Int64),
             Field(name="user_category_engaged_30d", dtype=Int64),
             Field(name="user_category_purchases_30d", dtype=Int64),
-            Field(name="user_category_affinity_30d", dtype=Float64)],
+            Field(name="user_category_affinity_30d", dtype=Float64),
+            Field(name="user_category_logged_rank_30d", dtype=Float64)],
 )
 
 user_brand_affinity = FeatureView(
@@ -60,5 +71,6 @@ user_brand_affinity = FeatureView(
     schema=[Field(name="user_brand_impressions_30d", dtype=Int64),
             Field(name="user_brand_engaged_30d", dtype=Int64),
             Field(name="user_brand_purchases_30d", dtype=Int64),
-            Field(name="user_brand_affinity_30d", dtype=Float64)],
+            Field(name="user_brand_affinity_30d", dtype=Float64),
+            Field(name="user_brand_logged_rank_30d", dtype=Float64)],
 )

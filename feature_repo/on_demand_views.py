@@ -33,3 +33,27 @@ def query_category_match(inputs: pd.DataFrame) -> pd.DataFrame:
 
     match = request_time.query_category_match(inputs["query"], inputs["item_category"])
     return pd.DataFrame({"query_category_match": match.to_numpy()})
+
+
+@on_demand_feature_view(
+    sources=[item_features, ranking_request],
+    schema=[Field(name="query_brand_match", dtype=Int64)],
+)
+def query_brand_match(inputs: pd.DataFrame) -> pd.DataFrame:
+    """1 when the search query names the item's brand, else 0 (also 0 off search)."""
+    from rankct.features import request_time
+
+    match = request_time.query_brand_match(inputs["query"], inputs["item_brand"])
+    return pd.DataFrame({"query_brand_match": match.to_numpy()})
+
+
+@on_demand_feature_view(
+    sources=[item_features, user_features],
+    schema=[Field(name="size_fit", dtype=Float64)],
+)
+def size_fit(inputs: pd.DataFrame) -> pd.DataFrame:
+    """1 when the item is in the user's usual size, 0 in another, missing when unknown."""
+    from rankct.features import request_time
+
+    fit = request_time.size_fit(inputs["item_size"], inputs["user_top_size"])
+    return pd.DataFrame({"size_fit": fit.to_numpy()})

@@ -57,7 +57,8 @@ def labelled_requests(spark: SparkSession, data_root: Path | str, days: Sequence
     grade = F.greatest(*[F.col(flag) * F.lit(grades.get(event, 0)) for flag, event in flags.items()])
     labelled = labelled_impressions(impressions, events, items,
                                     config.labels.attribution_window_minutes)
-    context = impressions.select("request_id", "item_id", "position", "surface", "query")
+    # The position comes with the labelled rows.
+    context = impressions.select("request_id", "item_id", "surface", "query")
     return (labelled.join(context, ["request_id", "item_id"])
             .withColumn("grade", grade.cast("int"))
             .withColumnRenamed("served_at", "event_timestamp")

@@ -6,7 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from rankct.features.request_time import price_to_user_median, query_category_match
+from rankct.features.request_time import (
+    price_to_user_median,
+    query_brand_match,
+    query_category_match,
+    size_fit,
+)
 from rankct.scoring.frame import (
     PACKED,
     REQUEST_TIME_FEATURES,
@@ -34,19 +39,41 @@ def test_query_category_match_is_case_blind_and_zero_without_query() -> None:
     assert match.dtype == "int64" and list(match.index) == [5, 6, 7, 8, 9]
 
 
+def test_query_brand_match_needs_the_brand_as_a_word_of_the_query() -> None:
+    query = pd.Series(["kalo dresses", "Kalo", "kalomira tops", None, "dresses"])
+    brand = pd.Series(["Kalo", "kalo", "Kalo", "Kalo", "Kalo"])
+    assert query_brand_match(query, brand).tolist() == [1, 1, 0, 0, 0]
+    assert query_brand_match(query, pd.Series([None] * 5)).tolist() == [0] * 5
+
+
+def test_size_fit_is_missing_without_a_size_on_either_side() -> None:
+    item = pd.Series(["M", "M", None, "S", "XL"], index=[3, 4, 5, 6, 7])
+    user = pd.Series(["M", "L", "M", None, "XL"], index=item.index)
+    fit = size_fit(item, user)
+    assert fit.iloc[[0, 1, 4]].tolist() == [1.0, 0.0, 1.0] and fit.iloc[[2, 3]].isna().all()
+    assert list(fit.index) == [3, 4, 5, 6, 7] and fit.name == "size_fit"
+
+
 def test_batch_scoring_dedup_matches_the_shared_function_row_by_row() -> None:
     """``add_request_features`` matches each distinct category once and spreads the answers:
     the same values as calling the shared function on every row."""
     rows = pd.DataFrame({"price": [30.0, 10.0, 50.0, 8.0, 12.0],
                          "user_median_purchase_price_30d": [15.0, 0.0, None, 16.0, 6.0],
-                         "item_category": ["dresses", "Shoes", None, "dresses", "bags"]})
-    for query in ("", "red dresses and shoes", "BAGS"):
+                         "item_category": ["dresses", "Shoes", None, "dresses", "bags"],
+                         "item_brand": ["Kalo", "Vena", None, "kalo", "Lux"],
+                         "item_size": ["M", None, "S", "M", None],
+                         "user_top_size": ["M", "M", None, "L", "S"]})
+    for query in ("", "red dresses and shoes", "BAGS", "kalo dresses"):
         got = add_request_features(rows.copy(), query)
         expected = query_category_match(pd.Series(query, index=rows.index),
                                         rows["item_category"])
         assert got["query_category_match"].tolist() == expected.tolist()
         assert got["price_to_user_median"].tolist() == price_to_user_median(
             rows["price"], rows["user_median_purchase_price_30d"]).tolist()
+        assert got["query_brand_match"].tolist() == query_brand_match(
+            pd.Series(query, index=rows.index), rows["item_brand"]).tolist()
+        pd.testing.assert_series_equal(got["size_fit"], size_fit(rows["item_size"],
+                                                                 rows["user_top_size"]))
 
 
 def _arrow_batch(rows: pd.DataFrame, names: list[str]) -> pa.RecordBatch:
@@ -66,11 +93,14 @@ def _arrow_batch(rows: pd.DataFrame, names: list[str]) -> pa.RecordBatch:
 def test_arrow_matrix_of_a_scoring_task_equals_the_pandas_matrix() -> None:
     rows = pd.DataFrame({"price": [30.0, 10.0, 50.0], "user_median_purchase_price_30d":
                          [15.0, None, 25.0], "item_category": ["dresses", None, "bags"],
+                         "item_brand": ["Kalo", "Lux", None], "item_size": ["S", None, "M"],
+                         "user_top_size": ["S", "M", "L"],
                          "clicks_7d": pd.array([3, None, 7], dtype="Int64"),
                          "ctr_7d": [0.5, np.nan, 0.25]})
     # Request-time features between table features, as a trained model may order them.
-    names = ["price", "query_category_match", "clicks_7d", "price_to_user_median", "ctr_7d"]
-    for query in ("", "bags"):
+    names = ["price", "query_category_match", "clicks_7d", "price_to_user_median", "ctr_7d",
+             "size_fit", "query_brand_match"]
+    for query in ("", "bags", "lux bags"):
         expected = feature_matrix(add_request_features(rows.copy(), query), names)
         got = arrow_feature_matrix(_arrow_batch(rows, names), names, query)
         assert got.dtype == np.float32 and got.flags.writeable

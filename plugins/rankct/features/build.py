@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from rankct.config import RankctConfig
 from rankct.contract import SUCCESS_MARKER, partition_path
 from rankct.errors import DataContractError
-from rankct.features import daily, windows
+from rankct.features import daily, examination, windows
 from rankct.io import publish_dataframe
 from rankct.quality.content import load_history
 from rankct.spark import union_all
@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 GRAINS = {"item": ["item_id"], "brand": ["brand"], "user": ["user_id"],
-          "user_category": ["user_id", "category"], "user_brand": ["user_id", "brand"]}
+          "user_category": ["user_id", "category"], "user_brand": ["user_id", "brand"],
+          "user_size": ["user_id", "size"]}
 FEATURE_TABLES = {"item_features": ["item_id"], "user_features": ["user_id"],
                   "user_category_affinity": ["user_id", "category"],
                   "user_brand_affinity": ["user_id", "brand"]}
@@ -85,15 +86,22 @@ def build_day(spark: SparkSession, data_root: Path | str, day: date,
                                                            "listed_at", "sold_at", "photo_count",
                                                            "updated_at"])
     item_now = windows.latest_as_of(items, ["item_id"], cutoff)
-    labelled = daily.labelled_impressions(
+    outcomes = daily.labelled_impressions(
         read_raw_partition(spark, data_root, "impressions", day),
         read_raw_partition(spark, data_root, "events", day),
         item_now, config.labels.attribution_window_minutes, cutoff).cache()
+    # Examinations need the curve harvested from the logs up to this day (this one included).
+    propensity = examination.day_propensities(outcomes, day, paths.daily)
+    on_sale = F.col("sold_at").isNull() | (F.col("sold_at") >= F.lit(cutoff))
+    category_price = (item_now.where(on_sale).groupBy("category")
+                      .agg(F.median("price").alias("category_median_price")))
+    labelled = daily.with_log_signals(outcomes, propensity, category_price).cache()
     for grain, key in GRAINS.items():
         publish_dataframe(daily.daily_counts(labelled, key), paths.daily(grain, day), key)
     publish_dataframe(labelled.where("purchases > 0").select("user_id", "item_id", "price"),
                       paths.daily("purchases", day), ["user_id", "item_id"])
     labelled.unpersist()
+    outcomes.unpersist()
 
     sellers = load_history(spark, data_root, "sellers", day, ["seller_id", "rating", "updated_at"])
     sold_recently = (item_now.where((F.col("sold_at") < F.lit(cutoff))
@@ -107,7 +115,8 @@ def build_day(spark: SparkSession, data_root: Path | str, day: date,
             _read_daily(spark, paths, "brand", day), sold_recently, cutoff),
         "user_features": windows.user_features(
             load_history(spark, data_root, "users", day, ["user_id", "signup_at", "updated_at"]),
-            _read_daily(spark, paths, "user", day), purchases, user_category, cutoff),
+            _read_daily(spark, paths, "user", day), purchases, user_category,
+            _read_daily(spark, paths, "user_size", day), cutoff),
         "user_category_affinity": windows.affinity(user_category, "category"),
         "user_brand_affinity": windows.affinity(_read_daily(spark, paths, "user_brand", day),
                                                 "brand"),

@@ -22,3 +22,22 @@ def query_category_match(query: pd.Series, item_category: pd.Series) -> pd.Serie
     categories = item_category.fillna("").astype(str).str.lower()
     match = [int(bool(c) and c in q) for q, c in zip(queries, categories)]
     return pd.Series(match, index=query.index, dtype="int64", name="query_category_match")
+
+
+def query_brand_match(query: pd.Series, item_brand: pd.Series) -> pd.Series:
+    """1 when the search query names the item's brand (a word of it), else 0 (also 0 without a
+    query): "kalo dresses" names the brand Kalo, a category match alone does not."""
+    queries = query.fillna("").astype(str).str.lower().str.split()
+    brands = item_brand.fillna("").astype(str).str.lower()
+    match = [int(bool(b) and b in words) for words, b in zip(queries, brands)]
+    return pd.Series(match, index=query.index, dtype="int64", name="query_brand_match")
+
+
+def size_fit(item_size: pd.Series, user_top_size: pd.Series) -> pd.Series:
+    """1.0 when the item's size is the size the user clicks and buys most, 0.0 when it is
+    another, missing when the item has no size (bags, books) or the user no sized history."""
+    sizes = item_size.astype("object")
+    usual = user_top_size.astype("object").to_numpy()
+    known = sizes.notna().to_numpy() & pd.notna(usual)
+    same = (sizes.to_numpy() == usual).astype("float64")
+    return pd.Series(same, index=item_size.index).where(known).rename("size_fit")

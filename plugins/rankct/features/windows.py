@@ -17,6 +17,8 @@ CONDITION_RANK = {"satisfactory": 0, "good": 1, "very_good": 2, "new": 3, "new_w
 # Pseudo-count of the click-through smoothing: an item needs ~20 impressions to move far from
 # the window's overall rate.
 SMOOTHING = 20.0
+# Daily sums of rankct.features.daily.with_log_signals, windowed like the counts.
+SIGNALS = ("examinations", "logged_rank_sum", "ranked", "click_log_price_sum", "priced_clicks")
 
 
 def latest_as_of(changelog: DataFrame, key: list[str], as_of: datetime) -> DataFrame:
@@ -41,9 +43,10 @@ def smoothed_ctr(clicks: Column, impressions: Column, prior: float) -> Column:
     return (clicks + SMOOTHING * prior) / (impressions + SMOOTHING)
 
 
-def windowed(daily: DataFrame, key: list[str], prefix: str = "") -> DataFrame:
+def windowed(daily: DataFrame, key: list[str], prefix: str = "",
+             extra: tuple[str, ...] = ()) -> DataFrame:
     """Sum ``daily`` counts (column ``day_back``: 0 for the as-of day, 1 the day before...) over
-    the 1, 7 and 30-day windows, one column per count and window."""
+    the 1, 7 and 30-day windows, one column per count (and ``extra`` sum) and window."""
     from pyspark.sql import functions as F
 
     aggs = []
@@ -52,17 +55,27 @@ def windowed(daily: DataFrame, key: list[str], prefix: str = "") -> DataFrame:
         for count in ("impressions", "clicks", "favourites", "purchases"):
             aggs.append(F.sum(F.when(inside, F.col(count)).otherwise(0)).cast("long")
                         .alias(f"{prefix}{count}_{days}d"))
+        aggs += [F.sum(F.when(inside, F.col(name)).otherwise(0)).alias(f"{prefix}{name}_{days}d")
+                 for name in extra]
     return daily.groupBy(*key).agg(*aggs)
 
 
-def _global_ctr(daily: DataFrame) -> dict[int, float]:
+def _global_ctr(daily: DataFrame, per: str = "impressions") -> dict[int, float]:
+    """Clicks per ``per`` (impressions, or expected examinations) of each whole window."""
     from pyspark.sql import functions as F
 
     row = daily.agg(*[
         F.sum(F.when(F.col("day_back") < d, F.col("clicks"))).alias(f"c{d}") for d in WINDOWS
-    ], *[F.sum(F.when(F.col("day_back") < d, F.col("impressions"))).alias(f"i{d}")
+    ], *[F.sum(F.when(F.col("day_back") < d, F.col(per))).alias(f"i{d}")
          for d in WINDOWS]).first()
     return {d: (row[f"c{d}"] or 0) / row[f"i{d}"] if row[f"i{d}"] else 0.0 for d in WINDOWS}
+
+
+def _mean(total: str, count: str) -> Column:
+    """``total / count``, missing where nothing was counted."""
+    from pyspark.sql import functions as F
+
+    return F.when(F.col(count) > 0, F.col(total) / F.col(count))
 
 
 def item_features(items: DataFrame, sellers: DataFrame, item_daily: DataFrame,
@@ -74,15 +87,22 @@ def item_features(items: DataFrame, sellers: DataFrame, item_daily: DataFrame,
     on_sale = state.where(F.col("sold_at").isNull() | (F.col("sold_at") >= F.lit(as_of)))
     seller = latest_as_of(sellers, ["seller_id"], as_of).select(
         "seller_id", F.col("rating").alias("seller_rating"))
-    prior = _global_ctr(item_daily)
-    counts = windowed(item_daily, ["item_id"])
-    brand = windowed(brand_daily, ["brand"], prefix="brand_").select(
+    prior, debiased = _global_ctr(item_daily), _global_ctr(item_daily, "examinations")
+    counts = windowed(item_daily, ["item_id"], extra=SIGNALS)
+    brand = windowed(brand_daily, ["brand"], prefix="brand_", extra=SIGNALS).select(
         "brand", "brand_impressions_30d",
         smoothed_ctr(F.col("brand_clicks_30d"), F.col("brand_impressions_30d"), prior[30])
-        .alias("brand_ctr_30d"))
+        .alias("brand_ctr_30d"),
+        smoothed_ctr(F.col("brand_clicks_7d"), F.col("brand_examinations_7d"), debiased[7])
+        .alias("brand_debiased_ctr_7d"),
+        _mean("brand_logged_rank_sum_30d", "brand_ranked_30d").alias("brand_logged_rank_30d"))
+    # The category's median asking price among the items on sale then.
+    category_price = on_sale.groupBy("category").agg(
+        F.median("price").alias("category_median_price"))
     condition = F.create_map(*[F.lit(x) for kv in CONDITION_RANK.items() for x in kv])
     out = (on_sale.join(seller, "seller_id", "left").join(counts, "item_id", "left")
            .join(brand, "brand", "left").join(seller_sales, "seller_id", "left")
+           .join(F.broadcast(category_price), "category", "left")
            .fillna(0, [c for c in counts.columns if c != "item_id"]
                    + ["brand_impressions_30d", "seller_sales_30d"]))
     ctr = [smoothed_ctr(F.col(f"clicks_{d}d"), F.col(f"impressions_{d}d"), prior[d])
@@ -103,19 +123,30 @@ def item_features(items: DataFrame, sellers: DataFrame, item_daily: DataFrame,
         "brand_impressions_30d",
         *[F.col(f"{c}_{d}d") for d in WINDOWS for c in ("impressions", "clicks", "favourites")],
         *ctr,
+        *[smoothed_ctr(F.col(f"clicks_{d}d"), F.col(f"examinations_{d}d"), debiased[d])
+          .alias(f"debiased_ctr_{d}d") for d in (7, 30)],
+        *[_mean(f"logged_rank_sum_{d}d", f"ranked_{d}d").alias(f"logged_rank_{d}d")
+          for d in (7, 30)],
+        F.coalesce("brand_debiased_ctr_7d", F.lit(debiased[7])).alias("brand_debiased_ctr_7d"),
+        "brand_logged_rank_30d",
+        F.log(F.col("price") / F.col("category_median_price")).alias("log_price_to_category"),
+        F.col("size").alias("item_size"),
     )
 
 
 def user_features(users: DataFrame, user_daily: DataFrame, purchases: DataFrame,
-                  user_category_daily: DataFrame, as_of: datetime) -> DataFrame:
+                  user_category_daily: DataFrame, user_size_daily: DataFrame,
+                  as_of: datetime) -> DataFrame:
     """One row per user signed up before ``as_of``: activity, click-through, purchases, the median
-    purchase price and the favourite category over the last 7 and 30 days."""
+    purchase price, the favourite category, the usual size (of the sized items clicked) and
+    the usual price level (clicked items' log price over their category's median) over the last
+    7 and 30 days."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     state = latest_as_of(users, ["user_id"], as_of)
     prior = _global_ctr(user_daily)
-    counts = windowed(user_daily, ["user_id"])
+    counts = windowed(user_daily, ["user_id"], extra=SIGNALS)
     spend = purchases.groupBy("user_id").agg(
         F.median("price").alias("median_purchase_price_30d"))
     engaged = (user_category_daily.groupBy("user_id", "category")
@@ -126,8 +157,16 @@ def user_features(users: DataFrame, user_daily: DataFrame, purchases: DataFrame,
                  .withColumn("_rank", F.row_number().over(top)).where("_rank = 1 AND engaged > 0")
                  .select("user_id", F.col("category").alias("top_category"),
                          F.col("share").alias("top_category_share")))
+    sized = (user_size_daily.where(F.col("size").isNotNull()).groupBy("user_id", "size")
+             .agg(F.sum("clicks").alias("clicked")).where("clicked > 0"))
+    by_count = Window.partitionBy("user_id").orderBy(F.col("clicked").desc(), F.col("size"))
+    usual_size = (sized.withColumn("share", F.col("clicked") / F.sum("clicked").over(
+                      Window.partitionBy("user_id")))
+                  .withColumn("_rank", F.row_number().over(by_count)).where("_rank = 1")
+                  .select("user_id", F.col("size").alias("user_top_size"),
+                          F.col("share").alias("user_top_size_share")))
     out = (state.join(counts, "user_id", "left").join(spend, "user_id", "left")
-           .join(favourite, "user_id", "left")
+           .join(favourite, "user_id", "left").join(usual_size, "user_id", "left")
            .fillna(0, [c for c in counts.columns if c != "user_id"]))
     return out.select(
         "user_id",
@@ -139,20 +178,24 @@ def user_features(users: DataFrame, user_daily: DataFrame, purchases: DataFrame,
           .alias(f"user_ctr_{d}d") for d in (7, 30)],
         F.col("purchases_30d").cast("long").alias("user_purchases_30d"),
         F.col("median_purchase_price_30d").alias("user_median_purchase_price_30d"),
-        "top_category", "top_category_share",
+        "top_category", "top_category_share", "user_top_size", "user_top_size_share",
+        _mean("click_log_price_sum_30d", "priced_clicks_30d")
+        .alias("user_click_log_price_ratio_30d"),
     )
 
 
 def affinity(daily: DataFrame, key: str) -> DataFrame:
     """User x ``key`` (category or brand) affinity over 30 days: the share of the user's clicks
-    and favourites that went to it, and its own counts."""
+    and favourites that went to it, its own counts, and the mean logged rank the production
+    ranker gave the user's items of it (what it knew of the user's taste, its noise averaged)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     sums = daily.groupBy("user_id", key).agg(
         F.sum("impressions").cast("long").alias("impressions"),
         F.sum(F.col("clicks") + F.col("favourites")).cast("long").alias("engaged"),
-        F.sum("purchases").cast("long").alias("purchases"))
+        F.sum("purchases").cast("long").alias("purchases"),
+        F.sum("logged_rank_sum").alias("logged_rank_sum"), F.sum("ranked").alias("ranked"))
     total = F.sum("engaged").over(Window.partitionBy("user_id"))
     return sums.select(
         "user_id", key,
@@ -160,4 +203,5 @@ def affinity(daily: DataFrame, key: str) -> DataFrame:
         F.col("engaged").alias(f"user_{key}_engaged_30d"),
         F.col("purchases").alias(f"user_{key}_purchases_30d"),
         F.when(total > 0, F.col("engaged") / total).otherwise(0.0)
-        .alias(f"user_{key}_affinity_30d"))
+        .alias(f"user_{key}_affinity_30d"),
+        _mean("logged_rank_sum", "ranked").alias(f"user_{key}_logged_rank_30d"))

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 MAX_CANDIDATES = 500
 # Strings are join keys or labels for people, not model inputs (their numeric codes are).
-_NON_NUMERIC = {"item_category", "item_brand", "top_category"}
+_NON_NUMERIC = {"item_category", "item_brand", "top_category", "item_size", "user_top_size"}
 
 
 def model_columns(store: FeatureStore, service: str = "ranker_v1") -> list[str]:

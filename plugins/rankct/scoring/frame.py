@@ -20,9 +20,15 @@ from rankct.features import request_time
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
 
-REQUEST_TIME_FEATURES = ("price_to_user_median", "query_category_match")
-# The table columns the request-time features are computed from.
-REQUEST_TIME_INPUTS = ("price", "user_median_purchase_price_30d", "item_category")
+REQUEST_TIME_FEATURES = ("price_to_user_median", "query_category_match", "query_brand_match",
+                         "size_fit")
+# The table columns each request-time feature is computed from, and all of them.
+REQUEST_TIME_NEEDS = {"price_to_user_median": ("price", "user_median_purchase_price_30d"),
+                      "query_category_match": ("item_category",),
+                      "query_brand_match": ("item_brand",),
+                      "size_fit": ("item_size", "user_top_size")}
+REQUEST_TIME_INPUTS = tuple(dict.fromkeys(c for needs in REQUEST_TIME_NEEDS.values()
+                                          for c in needs))
 # Batch recommendations answer no search: the query is empty, as on the feed surface.
 BATCH_QUERY = ""
 # The array<float> column that carries a row's model features from the JVM to Python.
@@ -78,18 +84,27 @@ def add_request_features(rows: pd.DataFrame, query: str = BATCH_QUERY) -> pd.Dat
     """
     rows["price_to_user_median"] = request_time.price_to_user_median(
         rows["price"], rows["user_median_purchase_price_30d"]).to_numpy()
+    # Tables written before the brand and size features lack their inputs: a model that needs
+    # them is refused by check_columns, one that does not is scored as before.
     # One query for the whole batch: match each distinct category once (the function loops in
     # Python per row) and spread the answers back, the same values at a fraction of the time.
-    codes, categories = pd.factorize(rows["item_category"], use_na_sentinel=False)
-    match = request_time.query_category_match(
-        pd.Series(query, index=range(len(categories)), dtype="object"), pd.Series(categories))
-    rows["query_category_match"] = match.to_numpy()[codes]
+    for name, column, match_of in (
+            ("query_category_match", "item_category", request_time.query_category_match),
+            ("query_brand_match", "item_brand", request_time.query_brand_match)):
+        codes, values = pd.factorize(rows[column], use_na_sentinel=False)
+        match = match_of(pd.Series(query, index=range(len(values)), dtype="object"),
+                         pd.Series(values))
+        rows[name] = match.to_numpy()[codes]
+    if {"item_size", "user_top_size"} <= set(rows.columns):
+        rows["size_fit"] = request_time.size_fit(rows["item_size"],
+                                                 rows["user_top_size"]).to_numpy()
     return rows
 
 
 def check_columns(available: list[str], feature_names: list[str]) -> None:
     """RankctError naming every model feature batch scoring cannot provide."""
-    known = set(available) | set(REQUEST_TIME_FEATURES)
+    known = set(available) | {name for name, needs in REQUEST_TIME_NEEDS.items()
+                              if set(needs) <= set(available)}
     missing = [n for n in feature_names if n not in known]
     if missing:
         raise RankctError(f"the feature tables have no column for model features {missing}",

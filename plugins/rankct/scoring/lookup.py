@@ -120,14 +120,21 @@ class FeatureLookup:
         self._median = np.concatenate([users[median].to_numpy(np.float64, na_value=np.nan),
                                        np.full(len(others) + 1, np.nan)]) \
             if "price_to_user_median" in names else None
-        # One query for every pair: the match is the item's, computed once per category.
-        self._match = None
-        if "query_category_match" in names:
-            codes, categories = pd.factorize(items["item_category"], use_na_sentinel=False)
-            match = request_time.query_category_match(
-                pd.Series(query, index=range(len(categories)), dtype="object"),
-                pd.Series(categories))
-            self._match = match.to_numpy(np.float32)[codes]
+        # One query for every pair: a match is the item's, computed once per category or brand.
+        self._match: dict[str, np.ndarray] = {}
+        for name, column, match_of in (
+                ("query_category_match", "item_category", request_time.query_category_match),
+                ("query_brand_match", "item_brand", request_time.query_brand_match)):
+            if name in names:
+                codes, values = pd.factorize(items[column], use_na_sentinel=False)
+                match = match_of(pd.Series(query, index=range(len(values)), dtype="object"),
+                                 pd.Series(values))
+                self._match[name] = match.to_numpy(np.float32)[codes]
+        # Sizes as object arrays (strings or None), the user's padded like the median.
+        self._sizes = (items["item_size"].to_numpy(object),
+                       np.concatenate([users["user_top_size"].to_numpy(object),
+                                       np.full(len(others) + 1, None, dtype=object)])) \
+            if "size_fit" in names else None
 
     @classmethod
     def read(cls, feature_names: list[str], paths: dict[str, Path],
@@ -136,7 +143,8 @@ class FeatureLookup:
         reading only the columns the model needs."""
         import pyarrow.dataset as ds
 
-        wanted = set(feature_names) | set(ITEM_KEYS) | {"price", "user_median_purchase_price_30d"}
+        wanted = set(feature_names) | set(ITEM_KEYS) | {"price", "user_median_purchase_price_30d",
+                                                         "item_size", "user_top_size"}
         tables = {}
         for table, path in paths.items():
             dataset = ds.dataset(str(path), format="parquet")
@@ -148,7 +156,8 @@ class FeatureLookup:
     def nbytes(self) -> int:
         """Bytes the lookup holds in memory (each worker holds one)."""
         arrays = [*self._values.values(), *(codes for _, codes, _ in self._affinity.values()),
-                  *(a for a in (self._price, self._median, self._match) if a is not None)]
+                  *(a for a in (self._price, self._median) if a is not None),
+                  *self._match.values()]
         return sum(a.nbytes for a in arrays) + ROW_OVERHEAD_BYTES * (
             len(self._items) + len(self._users) + sum(len(i) for i, _, _ in self._affinity.values()))
 
@@ -177,8 +186,13 @@ class FeatureLookup:
                 out[:, j] = request_time.price_to_user_median(
                     pd.Series(self._price[item_rows]),
                     pd.Series(self._median[user_codes])).to_numpy(np.float32)
-            elif name == "query_category_match":
-                out[:, j] = self._match[item_rows]
+            elif name in self._match:
+                out[:, j] = self._match[name][item_rows]
+            elif name == "size_fit":
+                item_sizes, user_sizes = self._sizes
+                out[:, j] = request_time.size_fit(
+                    pd.Series(item_sizes[item_rows]),
+                    pd.Series(user_sizes[user_codes])).to_numpy(np.float32)
         return out, known
 
 
