@@ -1,8 +1,11 @@
 """Trainer figures on the simulator: fit time and test NDCG@10 of rankct's XGBoost ranker against
 LightGBM's lambdarank on the same split, the true-utility oracle (the ceiling) and the logging
-policy (the order users were shown), in one run.
+policy (the order users were shown), in one run; then the studies of ``train_studies.py``:
+the feature ablation, NDCG@10 against training-set size, and the model gate's debiased
+estimate against the truth.
 
 Usage: python bench/train.py [--scale medium] [--days 14] [--sample F] [--skip-days 2]
+       [--no-studies]
 
 Pipeline: simulate -> Spark feature tables for every day -> feast apply -> point-in-time training
 set of days skip+1..N (the first days have no feature history: day 1 sees no features at all) ->
@@ -72,7 +75,10 @@ def main() -> None:
                         help="first days left out of the training set (no feature history)")
     parser.add_argument("--sample", type=float, help="share of requests kept (default by scale)")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--objectives", nargs="+", default=["rank:ndcg", "lambdarank_unbiased"])
+    parser.add_argument("--objectives", nargs="+",
+                        default=["click_model", "rank:ndcg", "lambdarank_unbiased"])
+    parser.add_argument("--no-studies", action="store_true",
+                        help="skip the ablation, the size curve and the estimator table")
     parser.add_argument("--home", type=Path, help="state folder (default: a temporary one)")
     parser.add_argument("--nthread", type=int, default=1,
                         help="threads per fit, both libraries (default 1: on a shared machine "
@@ -173,6 +179,32 @@ def main() -> None:
     excluded = evaluate(test.assign(score=0.0), label="grade_if_examined")
     print(f"  (truth: {excluded.n_requests:,} test requests with a relevant item, "
           f"{excluded.n_excluded_no_relevant:,} without; total {time.perf_counter() - started:.0f}s)")
+    ndcg = {name: evaluate(test.assign(score=scores), label="grade_if_examined").ndcg[10]
+            for name, _, _, scores in rows}
+    oracle, logging = ndcg["oracle: true utility (ceiling)"], ndcg["logging policy: logged positions"]
+    for name, _, _, _ in rows[:len(args.objectives) + 1]:
+        print(f"  gap closed by {name}: (model - logging) / (oracle - logging) = "
+              f"{(ndcg[name] - logging) / (oracle - logging):+.2f}")
+    if args.no_studies:
+        return
+    import train_studies
+
+    default = config.training.objective
+
+    def fit(train: pd.DataFrame, columns: list[str]) -> np.ndarray:
+        return train_ranker(train, split.valid, columns, config.training).predict(test)
+
+    _say(started, f"ablation and training-set sizes ({default})")
+    ablated = train_studies.ablation(fit, split.train, test, features)
+    sizes = train_studies.size_curve(fit, split.train, test, features)
+    model = rows[args.objectives.index(default)][3] if default in args.objectives else \
+        fit(split.train, features)
+    logs = pd.concat([split.train, split.valid, split.test], ignore_index=True)
+    estimates = train_studies.estimator_table(logs, test, {
+        "logging policy": -test["position"].to_numpy(dtype=float),
+        f"rankct xgboost {default}": model, "oracle: true utility": test["utility"].to_numpy(),
+        "random order": np.random.default_rng(0).random(len(test))})
+    train_studies.print_studies(ablated, sizes, estimates, default)
 
 
 if __name__ == "__main__":
