@@ -1,6 +1,8 @@
 """The run's picture: the champion's NDCG@10 day by day beside the oracle and the logging
-policy, with promotions, rejections and stopped days marked; saved as PNG and logged to MLflow
-in a summary run with the same figures as metrics (one step per day)."""
+policy, with promotions, rejections and stopped days marked on the champion's line (a stopped
+day keeps the champion it had); below it, the model gate's debiased DCG@10 of the logging policy
+and the champion beside their DCG@10 on the hidden truth. Saved as PNG and logged to MLflow in
+a summary run with the same figures as metrics (one step per day)."""
 
 from __future__ import annotations
 
@@ -27,7 +29,11 @@ def ndcg_figure(table: pd.DataFrame) -> Any:
     import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(10, 4.8))
+    estimates = [c for c in _DCG_SERIES if c[0] in table.columns and table[c[0]].notna().any()]
+    fig, axes = plt.subplots(2 if estimates else 1, 1, sharex=True, squeeze=False,
+                             figsize=(10, 7.6 if estimates else 4.8),
+                             gridspec_kw={"height_ratios": [3, 2]} if estimates else None)
+    ax = axes[0, 0]
     days = pd.to_datetime(table["day"])
     series = (("champion", "o-", "#0969da", "champion"),
               ("oracle", "s--", "#1a7f37", "oracle (true utility)"),
@@ -45,11 +51,11 @@ def ndcg_figure(table: pd.DataFrame) -> Any:
         ax.axvspan(warm.min() - pd.Timedelta(hours=12), warm.max() + pd.Timedelta(hours=12),
                    color="#eaeef2", zorder=0, label="warm-up (no training yet)")
     shown = set()
-    for (_, row), day in zip(table.iterrows(), days):
+    on_line = _champion_line(table, days, floor)
+    for (_, row), day, y in zip(table.iterrows(), days, on_line):
         if row["outcome"] not in _MARKERS:
             continue
         marker, color, label = _MARKERS[row["outcome"]]
-        y = row["champion"] if pd.notna(row["champion"]) else floor
         ax.scatter([day], [y], marker=marker, s=110, color=color, zorder=4,
                    label=None if label in shown else label)
         if row.get("version"):
@@ -65,9 +71,42 @@ def ndcg_figure(table: pd.DataFrame) -> Any:
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%b %d"))
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    if estimates:
+        lower = axes[1, 0]
+        for column, style, color, label in estimates:
+            known = table[column].notna()
+            lower.plot(days[known], table.loc[known, column], style, color=color, label=label,
+                       markersize=4)
+        lower.set_ylabel("DCG@10")
+        lower.set_title("the model gate's position-debiased estimate (from the logs) against "
+                        "the hidden truth", fontsize=9)
+        lower.grid(alpha=0.3)
+        lower.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+        lower.xaxis.set_major_locator(mdates.DayLocator())
+        lower.xaxis.set_major_formatter(mdates.DateFormatter("%b %d"))
     fig.autofmt_xdate()
     fig.tight_layout()
     return fig
+
+
+_DCG_SERIES = (("logging_policy_truth_dcg", "d-", "#953800", "logging policy, truth"),
+               ("logging_policy_debiased_dcg", "d--", "#f0883e", "logging policy, debiased"),
+               ("champion_truth_dcg", "o-", "#0969da", "champion, truth"),
+               ("champion_debiased_dcg", "o--", "#54aeff", "champion, debiased"))
+
+
+def _champion_line(table: pd.DataFrame, days: pd.Series, floor: float) -> list[float]:
+    """Where each day sits on the champion's line: its own value, or for a day without one (a
+    stopped day, which kept its champion) the line between the days around it; the floor
+    before the first champion (no line to sit on yet)."""
+    import numpy as np
+
+    known = table["champion"].notna().to_numpy()
+    if not known.any():
+        return [floor] * len(table)
+    x = days.map(pd.Timestamp.toordinal).to_numpy(dtype=float)
+    line = np.interp(x, x[known], table["champion"].to_numpy(dtype=float)[known], left=floor)
+    return [float(v) for v in line]
 
 
 def save_and_log(config: RankctConfig, table: pd.DataFrame, out: Path,

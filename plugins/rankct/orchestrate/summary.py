@@ -8,6 +8,8 @@ import json
 from datetime import date
 from typing import Any
 
+import pandas as pd
+
 from rankct.config import RankctConfig
 from rankct.orchestrate.run import PipelineReport
 from rankct.pipeline.outcome import Outcome
@@ -50,6 +52,7 @@ def summarize(config: RankctConfig, report: PipelineReport,
                        f"(data {champion['data_interval']}); NDCG@10 on the {last['labels']} of "
                        f"{last['day']}'s test requests: champion {last['champion']:.4f}{refs}, "
                        f"logging policy {last['logging_policy']:.4f}")]
+        lines += _estimates(last)
     elif not champion:
         lines += ["", "  no champion yet: no challenger passed the model gate"]
     if report.scoring is not None:
@@ -78,3 +81,18 @@ def summarize(config: RankctConfig, report: PipelineReport,
                 "status": status}
     write_json_atomic(out_dir / "summary.json", document)
     return "\n".join(lines), document
+
+
+def _estimates(last: Any) -> list[str]:
+    """The model gate's debiased DCG@10 of the logging policy and the champion beside their
+    DCG@10 on the hidden truth, for the last evaluated day."""
+    lines = []
+    for who, name in (("logging_policy", "logging policy"), ("champion", "champion")):
+        estimate, truth = last.get(f"{who}_debiased_dcg"), last.get(f"{who}_truth_dcg")
+        if pd.isna(estimate):
+            continue
+        line = f"  {name}: debiased DCG@10 {estimate:.3f} (estimated from the logs)"
+        if pd.notna(truth):
+            line += f", {truth:.3f} on the hidden truth ({estimate / truth - 1:+.1%})"
+        lines.append(line)
+    return lines
