@@ -33,7 +33,10 @@ def test_a_stopped_day_sits_on_the_champions_line_not_at_an_arbitrary_height() -
     line = _champion_line(table, pd.to_datetime(table["day"]), floor=0.4)
     assert line[2] == 0.50 and line[4] == 0.54 and line[5] == 0.56
     assert line[3] == pytest.approx(0.52)  # between the champions around it: the one it kept
-    assert line[1] == 0.4  # before the first champion there is no line to sit on
+    assert line[1] == 0.4  # stopped before any training: nothing was scored that day
+    # Rejected before the first champion: on the logging policy's line, which served then.
+    table.loc[2, "champion"], table.loc[2, "outcome"] = np.nan, Outcome.REJECTED
+    assert _champion_line(table, pd.to_datetime(table["day"]), floor=0.4)[2] == 0.49
 
 
 def test_the_figure_has_the_debiased_estimates_beside_the_truth() -> None:

@@ -86,15 +86,18 @@ def ndcg_by_day(config: RankctConfig, outcomes: list[dict[str, Any]]) -> pd.Data
                                **{f"{who}_{kind}_dcg": np.nan for who in ("champion",
                                                                            "logging_policy")
                                   for kind in ("debiased", "truth")}}
-        found = _test_requests(config, day) if champion else None
+        # The references are scored on every trained day: before the first champion, the
+        # logging policy is what serves.
+        found = _test_requests(config, day)
         test, logs = found if found is not None else (None, None)
         if test is not None and len(test):
             hidden = "grade_if_examined" in test.columns
             label = "grade_if_examined" if hidden else "grade"
-            if champion not in boosters:
-                boosters[champion] = load_booster(store, champion)
-            scores = {"champion": model_scores(boosters[champion], test, "champion"),
-                      "logging_policy": -test["position"].to_numpy(dtype=float)}
+            scores = {"logging_policy": -test["position"].to_numpy(dtype=float)}
+            if champion:
+                if champion not in boosters:
+                    boosters[champion] = load_booster(store, champion)
+                scores["champion"] = model_scores(boosters[champion], test, "champion")
             if hidden:
                 scores["oracle"] = test["utility"].to_numpy()
             for name, score in scores.items():

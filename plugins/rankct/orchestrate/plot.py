@@ -96,16 +96,19 @@ _DCG_SERIES = (("logging_policy_truth_dcg", "d-", "#953800", "logging policy, tr
 
 
 def _champion_line(table: pd.DataFrame, days: pd.Series, floor: float) -> list[float]:
-    """Where each day sits on the champion's line: its own value, or for a day without one (a
-    stopped day, which kept its champion) the line between the days around it; the floor
-    before the first champion (no line to sit on yet)."""
+    """Where each day sits on the line of what served: the champion's value, or for a day
+    without one (a stopped day, which kept its champion) the line between the days around it;
+    before the first champion the logging policy served, so its value (the floor where there
+    is none, as on a day stopped before any training)."""
     import numpy as np
 
     known = table["champion"].notna().to_numpy()
-    if not known.any():
-        return [floor] * len(table)
     x = days.map(pd.Timestamp.toordinal).to_numpy(dtype=float)
-    line = np.interp(x, x[known], table["champion"].to_numpy(dtype=float)[known], left=floor)
+    before = table["logging_policy"].fillna(floor).to_numpy(dtype=float)
+    if not known.any():
+        return [float(v) for v in before]
+    line = np.interp(x, x[known], table["champion"].to_numpy(dtype=float)[known])
+    line = np.where(x < x[known][0], before, line)
     return [float(v) for v in line]
 
 
