@@ -104,6 +104,14 @@ def test_item_features_equal_hand_computed_values(features) -> None:
     assert item["ctr_1d"] == pytest.approx((0 + 20 * 1 / 3) / (2 + 20))
     assert item["ctr_7d"] == pytest.approx((1 + 20 * 2 / 5) / (3 + 20))
     assert item["event_timestamp"] == pd.Timestamp("2026-11-03", tz="UTC")
+    # No (user, item) pair was shown at two positions, and too few rows for a click rate per
+    # position: every position counts as examined, so clicks over examinations is the CTR.
+    assert item["debiased_ctr_7d"] == pytest.approx(item["ctr_7d"])
+    # Logged ranks: r1 first of 2 (1), r2 second of 2 (0), r3 alone (1).
+    assert item["logged_rank_7d"] == pytest.approx(2 / 3)
+    assert item["brand_logged_rank_30d"] == pytest.approx(2 / 3)
+    assert item["log_price_to_category"] == pytest.approx(0.0)  # the only dress on sale
+    assert item["item_size"] == "M"
 
 
 def test_user_features_equal_hand_computed_values(features) -> None:
@@ -118,6 +126,11 @@ def test_user_features_equal_hand_computed_values(features) -> None:
     assert (u101["user_impressions_7d"], u101["user_clicks_7d"]) == (1, 0)
     assert u101["days_since_signup"] == pytest.approx(2.5)
     assert pd.isna(u101["user_median_purchase_price_30d"])
+    # Both of u100's clicks were on size M; u101 clicked nothing before midnight.
+    assert (u100["user_top_size"], u100["user_top_size_share"]) == ("M", 1.0)
+    assert pd.isna(u101["user_top_size"])
+    # D1's click: 20 EUR, the dresses' median then; D2's bag sold that day (no median on sale).
+    assert u100["user_click_log_price_ratio_30d"] == pytest.approx(0.0)
 
 
 def test_affinities_are_shares_of_engagement(features) -> None:
@@ -127,6 +140,10 @@ def test_affinities_are_shares_of_engagement(features) -> None:
     assert cat.loc[(101, "dresses"), "user_category_engaged_30d"] == 0
     brand = features["user_brand_affinity"].set_index(["user_id", "brand"])
     assert brand.loc[(100, "Beta"), "user_brand_purchases_30d"] == 1
+    # The production ranker's mean logged rank of the user's items of that category / brand.
+    assert cat.loc[(100, "dresses"), "user_category_logged_rank_30d"] == pytest.approx(0.5)
+    assert cat.loc[(101, "dresses"), "user_category_logged_rank_30d"] == pytest.approx(1.0)
+    assert brand.loc[(100, "Beta"), "user_brand_logged_rank_30d"] == pytest.approx(0.5)
 
 
 def _digest(folder: Path) -> dict[str, str]:
