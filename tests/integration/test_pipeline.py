@@ -64,6 +64,10 @@ def pipeline_home(tiny_market, config, tmp_path_factory):
         (cfg.home / "data" / sub).symlink_to(tiny_market / sub)
     cfg.pipeline.min_history_days = 3
     cfg.gate.min_ndcg = 0.2
+    # Models of the tiny market learn from two or three days and do not beat the production
+    # ranker, which the gate rightly holds against them (tests/unit/test_logged_baseline.py);
+    # the stages' mechanics need a first champion, so any deficit is tolerated here.
+    cfg.gate.baseline_margin = 1.0
     cfg.gate.n_resamples = 2000
     cfg.training.num_boost_round = 60
     return cfg
@@ -150,7 +154,9 @@ def test_daily_runs_promote_then_compare_then_reject_a_degraded_model(pipeline_h
     store = open_store(cfg)
     assert champion_version(store) == first["version"]
     record = json.loads(Path(first["record"]).read_text())
-    assert {c["name"] for c in record["checks"]} >= {"ndcg_floor", "onnx_parity", "data_gate_2"}
+    assert {c["name"] for c in record["checks"]} >= {"ndcg_floor", "logging_baseline",
+                                                     "onnx_parity", "data_gate_2"}
+    assert record["logging_baseline"]["method"] == "intervention harvesting"
     run = DayRun(cfg, DAYS[3])
     assert run.outcome()["state"] == "promoted" and run.read("export")["onnx_sha256"]
     assert run.read("notification")["status"] == "sent"
