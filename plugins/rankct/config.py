@@ -16,11 +16,9 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from rankct.errors import ConfigError
+from rankct.objectives import OBJECTIVES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-# click_model: relevance through the position-based click model (rankct.training.click_model);
-# lambdarank_unbiased: rank:ndcg with XGBoost's Unbiased LambdaMART.
-OBJECTIVES = ("click_model", "rank:ndcg", "rank:pairwise", "lambdarank_unbiased")
 
 
 class SparkConfig(BaseModel):

@@ -10,8 +10,9 @@ from typing import Any
 
 from airflow.sdk import Param
 
-from rankct.config import OBJECTIVES, RankctConfig, load_config
+from rankct.config import RankctConfig, load_config
 from rankct.errors import RankctError
+from rankct.objectives import OBJECTIVES
 from rankct.overrides import ALLOWED, apply_run_overrides
 
 # DAG params of the training DAG: typed fields in the trigger form, each mapped to the setting

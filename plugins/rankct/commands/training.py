@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rankct.config import OBJECTIVES
 from rankct.errors import RankctError
+from rankct.objectives import OBJECTIVES
 
 
 def register(commands: argparse._SubParsersAction) -> None:

@@ -24,9 +24,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rankct.config import OBJECTIVES, TrainingConfig
+from rankct.config import TrainingConfig
 from rankct.errors import RankctError
 from rankct.evaluation.metrics import evaluate
+from rankct.objectives import OBJECTIVES
 from rankct.training.trainer import CLICK_MODEL, TrainedRanker, train_ranker
 
 # The TrainingConfig fields the search varies.
