@@ -29,6 +29,7 @@ def config_environment(cfg) -> dict[str, str]:
         "RANKCT__PIPELINE__MIN_HISTORY_DAYS": str(cfg.pipeline.min_history_days),
         "RANKCT__GATE__MIN_NDCG": str(cfg.gate.min_ndcg),
         "RANKCT__GATE__N_RESAMPLES": str(cfg.gate.n_resamples),
+        "RANKCT__GATE__BASELINE_MARGIN": str(cfg.gate.baseline_margin),
         "RANKCT__TRAINING__NUM_BOOST_ROUND": str(cfg.training.num_boost_round),
         "RANKCT__MONITORING__MAX_FEATURE_DRIFT_SHARE": str(cfg.monitoring.max_feature_drift_share),
         # Task links point at the UIs the browser test starts.
@@ -63,6 +64,11 @@ def end_to_end(config, spark, spark_connect, tmp_path_factory) -> EndToEnd:
     cfg.spark.remote = spark_connect  # every task and job of the run attaches to it
     cfg.pipeline.min_history_days = 3
     cfg.gate.min_ndcg = 0.2
+    # As in tests/integration/test_pipeline.py: the tiny market's models, trained on two or three
+    # days, do not beat the production ranker, and the gate rightly rejects them for it
+    # (tests/unit/test_logged_baseline.py). These tests need a first champion to exercise
+    # promotion, scoring and monitoring, so any deficit is tolerated here.
+    cfg.gate.baseline_margin = 1.0
     cfg.gate.n_resamples = 2000
     cfg.training.num_boost_round = 60
     # The tiny world's windows fill up day by day: most columns move while history grows.

@@ -74,7 +74,7 @@ def test_registry_aliases_tags_and_decision_records(end_to_end) -> None:
         record = cfg.reports_dir / "model_gate" / store.model_name / f"v{version}" / \
             "decision.json"
         assert {c["name"] for c in json.loads(record.read_text())["checks"]} >= {
-            "ndcg_floor", "onnx_parity", "data_gate_2"}
+            "ndcg_floor", "onnx_parity", "data_gate_2", "logging_baseline"}
     bundle = cfg.home / "exports" / store.model_name / "1"
     assert (bundle / "model.onnx").exists() and any(bundle.rglob("config.pbtxt"))
 

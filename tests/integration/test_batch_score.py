@@ -20,6 +20,7 @@ from rankct.errors import RankctError
 from rankct.export.onnx_model import save_onnx, to_onnx
 from rankct.features.build import FEATURE_TABLES, as_of, build_range
 from rankct.io import write_partition
+from rankct.online.retrieval import NON_NUMERIC_FEATURES
 from rankct.scoring.frame import (
     add_request_features,
     feature_matrix,
@@ -38,7 +39,8 @@ CUTOFF = as_of(DAY) + timedelta(hours=6)
 # More than any user's candidates: the sold-item check then covers every scored pair.
 ALL = 1000
 TOP = 5
-KEYS = ("user_id", "item_id", "item_category", "item_brand", "top_category", "event_timestamp")
+# Join keys, the timestamp and the string columns the model does not take.
+KEYS = ("user_id", "item_id", "event_timestamp", *NON_NUMERIC_FEATURES)
 
 
 def _plant_sale(root: Path, item_id: int, partition_day, sold_at) -> None:

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 MAX_CANDIDATES = 500
 # Strings are join keys or labels for people, not model inputs (their numeric codes are).
-_NON_NUMERIC = {"item_category", "item_brand", "top_category", "item_size", "user_top_size"}
+NON_NUMERIC_FEATURES = {"item_category", "item_brand", "top_category", "item_size", "user_top_size"}
 
 
 def model_columns(store: FeatureStore, service: str = "ranker_v1") -> list[str]:
@@ -26,7 +26,7 @@ def model_columns(store: FeatureStore, service: str = "ranker_v1") -> list[str]:
 def _numeric_columns(service: FeatureService) -> list[str]:
     columns = []
     for projection in service.feature_view_projections:
-        columns += [f.name for f in projection.features if f.name not in _NON_NUMERIC]
+        columns += [f.name for f in projection.features if f.name not in NON_NUMERIC_FEATURES]
     return columns
 
 
