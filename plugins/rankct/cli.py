@@ -8,14 +8,26 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
-from rankct.commands import data, deploy, features, models, platform, training
+from rankct.commands import data, deploy, features, models, platform, stack, training
 from rankct.errors import RankctError
 
 # In the order `rankct --help` lists their commands. A new group: a module of rankct.commands
 # with a register(commands), added here.
-COMMAND_GROUPS = (data, features, training, models, deploy, platform)
+COMMAND_GROUPS = (data, features, training, models, deploy, platform, stack)
+PROFILE_HELP = "configuration profile (config/PROFILE.yaml), overriding $RANKCT_PROFILE"
+
+
+def _add_profile(parser: argparse.ArgumentParser) -> None:
+    """``--profile`` on ``parser`` and on every command under it, so that it may follow the
+    command (``rankct stack up --profile prod``) as well as precede it."""
+    parser.add_argument("--profile", default=argparse.SUPPRESS, help=PROFILE_HELP)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _add_profile(sub)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,11 +37,16 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in COMMAND_GROUPS:
         group.register(commands)
+    _add_profile(parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "profile", None):
+        # Through the environment: load_config reads it, and so do the Airflow tasks, Spark
+        # jobs and Feast processes rankct starts.
+        os.environ["RANKCT_PROFILE"] = args.profile
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

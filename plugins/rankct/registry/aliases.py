@@ -181,6 +181,8 @@ def rollback(store: Store, *, reason: str = "rolled back by an operator",
 def list_versions(store: Store) -> list[VersionInfo]:
     """Every version of the model, newest first, with aliases and gate decisions."""
     versions = store.client.search_model_versions(f"name = '{store.model_name}'")
+    if not versions:  # the model may not be registered yet, and get_registered_model fails
+        return []
     # Search results may leave aliases out; the registered model lists them all.
     aliases: dict[str, list[str]] = {}
     for alias, version in store.client.get_registered_model(store.model_name).aliases.items():

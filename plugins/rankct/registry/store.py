@@ -113,7 +113,8 @@ class Store:
         found = self.client.get_experiment_by_name(self.experiment)
         if found is not None:
             return found.experiment_id
-        return self.client.create_experiment(self.experiment, artifact_location=self.artifact_root)
+        return self.client.create_experiment(self.experiment,
+                                             artifact_location=self.artifact_root or None)
 
 
 def expand_env(value: str, environ: dict[str, str] | None = None) -> str:
@@ -138,13 +139,19 @@ def redact(uri: str) -> str:
 
 
 def resolve_uris(config: RankctConfig) -> tuple[str, str, str]:
-    """(tracking URI, registry URI, artifact root) of ``config``; local defaults under home."""
+    """(tracking URI, registry URI, artifact root) of ``config``; local defaults under home.
+    The artifact root is empty for a tracking server with no root configured: the server's."""
     settings = config.mlflow
     home = Path(config.home).resolve() / "mlflow"
     tracking = expand_env(settings.tracking_uri or "") or f"sqlite:///{home / 'mlflow.db'}"
     registry = expand_env(settings.registry_uri or "") or tracking
-    artifacts = expand_env(settings.artifact_root or "") or (home / "artifacts").as_uri()
-    if "://" not in artifacts:  # a plain path: MLflow wants a URI
+    artifacts = expand_env(settings.artifact_root or "")
+    if not artifacts and tracking.startswith(("http://", "https://")):
+        # A tracking server that serves artifacts (--serve-artifacts) chooses their place
+        # (mlflow-artifacts:/...): clients upload through it and need no shared volume.
+        return tracking, registry, ""
+    artifacts = artifacts or (home / "artifacts").as_uri()
+    if not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", artifacts):  # a plain path: MLflow wants a URI
         artifacts = Path(artifacts).resolve().as_uri()
     return tracking, registry, artifacts
 

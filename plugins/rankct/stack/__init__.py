@@ -1,0 +1,1 @@
+"""The production profile's services as processes of one machine (``rankct stack``)."""
