@@ -27,7 +27,8 @@ SECRETS = {
     "AIRFLOW_ADMIN_PASSWORD": {"airflow-init"},
     "REDIS_PASSWORD": {"redis", "airflow-init", "airflow-scheduler"},
     "RANKCT_WEBHOOK_SECRET": {"airflow-scheduler"},
-    "MLFLOW_ADMIN_PASSWORD": {"mlflow"},
+    # The tasks log and promote through the tracking server, as its admin.
+    "MLFLOW_ADMIN_PASSWORD": {"mlflow", "airflow-scheduler"},
     "MLFLOW_SECRET_KEY": {"mlflow"},
     "EVIDENTLY_SECRET": {"evidently"},
 }
@@ -83,6 +84,23 @@ def references(document: Any) -> list[tuple[str, str | None]]:
             if m.group(0) != "$$"]
 
 
+def stack_argv(services: dict, name: str) -> list[str]:
+    """The command line ``rankct stack run`` execs for compose service ``name``, built from
+    that service's environment as the container would (rankct.stack.services)."""
+    from rankct.config import load_config
+    from rankct.stack.services import stack_services
+    from rankct.stack.settings import load_settings
+
+    env = services[name]["environment"]
+    settings = load_settings(load_config("prod", environ=env), environ=env)
+    secrets = {key: "x" for key in ("mlflow_admin_user", "mlflow_admin_password",
+                                    "mlflow_secret_key", "airflow_admin_password",
+                                    "airflow_jwt_secret", "airflow_secret_key",
+                                    "evidently_secret")}
+    specs = {s.name: s for s in stack_services(settings, secrets)}
+    return (specs.get(name) or specs[f"{name}-1"]).argv
+
+
 @pytest.fixture(scope="module")
 def compose() -> dict:
     return yaml.safe_load(COMPOSE.read_text())  # merge keys (<<) resolved, as Compose does
@@ -116,8 +134,8 @@ def test_the_validator_rejects_what_docker_would(resolved) -> None:
     from compose_spec import PyOptions
 
     text = yaml.safe_dump(resolved)
-    for broken in (text.replace("command:\n    - airflow\n    - scheduler",
-                                "comand:\n    - airflow\n    - scheduler"),
+    scheduler = "command:\n    - rankct\n    - stack\n    - run\n    - airflow-scheduler"
+    for broken in (text.replace(scheduler, "co" + scheduler[3:]),
                    text.replace("condition: service_completed_successfully",
                                 "condition: completed", 1)):
         assert broken != text
@@ -172,7 +190,7 @@ def test_uis_ask_for_a_login(resolved) -> None:
     init = " ".join(services["airflow-init"]["command"])
     assert "airflow users create --role Admin" in init and "$AIRFLOW_ADMIN_PASSWORD" in init
     mlflow = services["mlflow"]
-    assert "--app-name basic-auth" in " ".join(mlflow["command"])
+    assert "--app-name basic-auth" in " ".join(stack_argv(services, "mlflow"))
     assert mlflow["environment"]["MLFLOW_AUTH_CONFIG_PATH"] == \
         "/opt/rankct/config/mlflow-auth.ini"
     auth = (ROOT / "config" / "mlflow-auth.ini").read_text()
@@ -205,7 +223,11 @@ def test_production_wiring(resolved) -> None:
     assert scheduler["RANKCT_PROFILE"] == "prod"
     assert scheduler["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == (
         "postgresql+psycopg2://rankct:test-postgres_password@postgres:5432/airflow")
-    assert scheduler["RANKCT_MLFLOW_DB"].endswith("@postgres:5432/mlflow")
+    # Tasks reach MLflow through its server, which alone opens the database.
+    assert scheduler["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
+    assert scheduler["MLFLOW_TRACKING_PASSWORD"] == "test-mlflow_admin_password"
+    assert services["mlflow"]["environment"]["MLFLOW_BACKEND_STORE_URI"].endswith(
+        "@postgres:5432/mlflow")
     spark = json.loads(scheduler["AIRFLOW_CONN_RANKCT_SPARK"])
     assert (spark["host"], spark["port"]) == ("spark://spark-master", 7077)
     assert scheduler["RANKCT_REDIS"] == "redis:6379,password=test-redis_password"
@@ -214,3 +236,29 @@ def test_production_wiring(resolved) -> None:
                  "spark-worker"):
         mounts = services[name]["volumes"]
         assert any(m.startswith("rankct-state:/opt/rankct/var") for m in mounts), name
+
+
+def test_servers_run_the_stacks_command_lines(resolved) -> None:
+    """One source of truth: each server's compose command is `rankct stack run SERVICE`, and
+    the argv that execs listens where compose publishes, probes and connects."""
+    services = resolved["services"]
+    servers = ["spark-master", "spark-worker", "airflow-api-server", "airflow-scheduler",
+               "airflow-dag-processor", "airflow-triggerer", "mlflow", "evidently"]
+    for name in servers:
+        assert services[name]["command"] == ["rankct", "stack", "run", name], name
+    argv = {name: " ".join(stack_argv(services, name)) for name in servers}
+    assert argv["spark-master"].endswith(
+        "master.Master --host spark-master --port 7077 --webui-port 8081")
+    assert "Worker spark://spark-master:7077 --cores 4 --memory 8g" in argv["spark-worker"]
+    assert "--host 127.0.0.1" not in argv["spark-worker"]
+    assert "api-server --host 0.0.0.0 --port 8080" in argv["airflow-api-server"]
+    assert argv["airflow-scheduler"].endswith("airflow scheduler")
+    assert "--host 0.0.0.0 --port 5000" in argv["mlflow"] and "--serve-artifacts" in \
+        argv["mlflow"] and "--allowed-hosts mlflow," in argv["mlflow"]
+    assert "--workspace /opt/rankct/var/evidently --host 0.0.0.0 --port 8000" in \
+        argv["evidently"]
+    # Published ports and health checks are the ones the command lines listen on.
+    assert "localhost:8081" in " ".join(services["spark-master"]["healthcheck"]["test"])
+    assert "localhost:5000/health" in " ".join(services["mlflow"]["healthcheck"]["test"])
+    # No password reaches a command line (the database URL travels in the environment).
+    assert "test-" not in " ".join(argv.values())
