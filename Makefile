@@ -7,7 +7,7 @@ UV_VERSION := 0.13.8
 export RANKCT_HOME ?= $(CURDIR)/var
 export PYTHONPATH := $(CURDIR)/plugins:$(PYTHONPATH)
 
-.PHONY: setup run test test-fast lock bench ui lint clean browser
+.PHONY: setup run test test-fast lock bench ui lint clean browser stack stack-down
 
 setup: $(VENV)/.installed
 
@@ -30,6 +30,15 @@ run: setup
 # The Airflow, MLflow and Evidently UIs over the state `make run` wrote.
 ui: setup
 	$(BIN)/rankct ui
+
+# The production profile's services as processes of this machine (README, "Production profile
+# on one machine"): Spark master + 2 workers, Airflow on PostgreSQL, MLflow server, Evidently.
+EXECUTOR ?= local
+stack: setup
+	$(BIN)/rankct stack up --profile prod --executor $(EXECUTOR)
+
+stack-down: setup
+	$(BIN)/rankct stack down --profile prod
 
 # Debian's Chromium for the browser test (Playwright drives it; its own download is not used).
 CHROMIUM ?= /usr/bin/chromium
