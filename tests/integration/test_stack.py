@@ -1,0 +1,111 @@
+"""``rankct stack up --profile prod`` for real, on a private home, free ports and databases of
+its own (dropped after): every service healthy, MLflow refusing a request without its login
+and answering with it, the Spark master listing two ALIVE workers, Airflow's scheduler healthy;
+then ``down`` leaves none of the recorded processes running. Cleans up even when it fails."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.services import announce
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+RANKCT = str(Path(sys.executable).parent / "rankct")
+
+
+def _get(url: str, auth: tuple[str, str] | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url)
+    if auth:
+        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            return reply.status, reply.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, b""
+
+
+@pytest.fixture
+def stack_env(tmp_path):
+    """The environment of a private stack, and its removal (processes, databases) after."""
+    suffix = "_t" + uuid.uuid4().hex[:8]
+    env = {**os.environ, "RANKCT_HOME": str(tmp_path / "home"),
+           "RANKCT_STACK_DB_SUFFIX": suffix, "RANKCT_STACK_FEAST_REDIS_DB": "11",
+           "RANKCT_PROFILE": "local"}  # --profile prod on the command line must win
+    for key in [k for k in env if k.startswith(("MLFLOW_", "AIRFLOW_", "AIRFLOW__"))]:
+        env.pop(key)
+    yield env
+    subprocess.run([RANKCT, "stack", "down", "--profile", "prod"], env=env, timeout=120,
+                   check=False)
+    from rankct.config import load_config
+    from rankct.stack.prepare import admin_url, drop_databases
+    from rankct.stack.settings import load_settings
+
+    settings = load_settings(load_config("prod", environ=env), environ=env)
+    drop_databases(settings, admin_url(env))
+
+
+def test_stack_up_status_and_down(stack_env) -> None:
+    up = subprocess.run([RANKCT, "stack", "up", "--profile", "prod", "--free-ports",
+                         "--timeout", "400"], env=stack_env, capture_output=True, text=True,
+                        timeout=600, check=False)
+    assert up.returncode == 0, up.stdout + up.stderr
+    status = subprocess.run([RANKCT, "stack", "status", "--json", "--profile", "prod"],
+                            env=stack_env, capture_output=True, text=True, timeout=60, check=False)
+    assert status.returncode == 0, status.stdout + status.stderr
+    services = json.loads(status.stdout)["services"]
+    assert {s["name"] for s in services} == {
+        "spark-master", "spark-worker-1", "spark-worker-2", "mlflow", "evidently",
+        "airflow-api-server", "airflow-scheduler", "airflow-dag-processor",
+        "airflow-triggerer"}
+    assert all(s["alive"] and s["healthy"] and Path(s["log"]).exists() for s in services)
+    urls = {s["name"]: s["url"] for s in services}
+
+    client = dict(line.removeprefix("export ").split("=", 1) for line in subprocess.run(
+        [RANKCT, "stack", "env", "--profile", "prod"], env=stack_env, capture_output=True,
+        text=True, check=True).stdout.splitlines())
+    login = (client["MLFLOW_TRACKING_USERNAME"], client["MLFLOW_TRACKING_PASSWORD"].strip("'"))
+    search = client["MLFLOW_TRACKING_URI"] + "/api/2.0/mlflow/experiments/search?max_results=5"
+    assert _get(search)[0] == 401
+    assert _get(search, (login[0], "wrong"))[0] == 401
+    code, body = _get(search, login)
+    assert code == 200 and "experiments" in json.loads(body)
+
+    code, body = _get(urls["spark-master"] + "/json/")
+    master = json.loads(body)
+    assert code == 200 and master["status"] == "ALIVE"
+    assert [w["state"] for w in master["workers"]] == ["ALIVE", "ALIVE"]
+    assert master["url"] == client["RANKCT__SPARK__MASTER"]
+
+    code, body = _get(urls["airflow-api-server"] + "/api/v2/monitor/health")
+    health = json.loads(body)
+    assert code == 200 and health["scheduler"]["status"] == "healthy"
+    assert health["metadatabase"]["status"] == "healthy"
+
+    again = subprocess.run([RANKCT, "stack", "up", "--profile", "prod"], env=stack_env,
+                           capture_output=True, text=True, timeout=120, check=False)
+    assert again.returncode == 0 and "already runs" in again.stdout
+    pids = {s["name"]: s["pid"] for s in services}
+    assert pids == {s["name"]: s["pid"] for s in json.loads(subprocess.run(
+        [RANKCT, "stack", "status", "--json", "--profile", "prod"], env=stack_env,
+        capture_output=True, text=True, check=True).stdout)["services"]}
+
+    down = subprocess.run([RANKCT, "stack", "down", "--profile", "prod"], env=stack_env,
+                          capture_output=True, text=True, timeout=180, check=False)
+    assert down.returncode == 0, down.stderr
+    still = [name for name, pid in pids.items() if Path(f"/proc/{pid}").exists()
+             and Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"]
+    assert still == []
+    announce(f"rankct stack: {len(services)} services up and down, PostgreSQL and Redis of "
+             "this machine (databases suffixed, dropped after)")
