@@ -9,14 +9,17 @@ from pathlib import Path
 import pytest
 from rankct.cli import build_parser, main
 
-COMMANDS = ["simulate", "validate", "ingest", "features", "demo", "run", "status", "ui"]
+COMMANDS = ["simulate", "validate", "ingest", "features", "demo", "run", "status", "ui",
+            "stack"]
+STACK_ACTIONS = [["stack", a] for a in ("up", "down", "status", "env", "run")]
 
 
 FEATURE_ACTIONS = [["features", a] for a in ("build", "apply", "materialize", "check-skew",
                                                  "training-set")]
 
 
-@pytest.mark.parametrize("command", [[], *([c] for c in COMMANDS), *FEATURE_ACTIONS])
+@pytest.mark.parametrize("command", [[], *([c] for c in COMMANDS), *FEATURE_ACTIONS,
+                                     *STACK_ACTIONS])
 def test_every_command_has_help(command, capsys) -> None:
     with pytest.raises(SystemExit) as exit_:
         build_parser().parse_args([*command, "--help"])
@@ -55,3 +58,20 @@ def test_invalid_date_is_rejected_by_the_parser(capsys) -> None:
         build_parser().parse_args(["validate", "--data", "x", "--date", "yesterday"])
     assert exit_.value.code == 2
     assert "is not a date" in capsys.readouterr().err
+
+
+def test_every_command_takes_profile_before_or_after_it() -> None:
+    parser = build_parser()
+    assert parser.parse_args(["--profile", "prod", "status"]).profile == "prod"
+    assert parser.parse_args(["status", "--profile", "prod"]).profile == "prod"
+    assert parser.parse_args(["stack", "up", "--profile", "prod"]).profile == "prod"
+    assert parser.parse_args(["features", "apply", "--profile", "gcp"]).profile == "gcp"
+    assert not hasattr(parser.parse_args(["status"]), "profile")  # $RANKCT_PROFILE decides
+
+
+def test_profile_overrides_the_environment(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("RANKCT_PROFILE", "prod")
+    monkeypatch.setenv("RANKCT_HOME", str(tmp_path))
+    # The stack refuses any profile but prod, naming the one the command ran with.
+    assert main(["stack", "env", "--profile", "local"]) == 2
+    assert "not 'local'" in capsys.readouterr().err
