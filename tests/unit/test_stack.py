@@ -77,6 +77,8 @@ def test_celery_adds_workers_with_their_own_names_and_log_ports(tmp_path) -> Non
     env = airflow_overrides(settings, SECRETS)
     assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
     assert env["AIRFLOW__CELERY__BROKER_URL"] == "amqp://guest:guest@127.0.0.1:5672//"
+    assert env["AIRFLOW__CELERY__RESULT_BACKEND"] == \
+        "db+postgresql+psycopg2://rankct@127.0.0.1:5432/rankct_airflow"
     redis = load_settings(config, environ={"RANKCT_STACK_BROKER_REDIS_DB": "6"},
                           executor="celery")
     assert airflow_overrides(redis, SECRETS)["AIRFLOW__CELERY__BROKER_URL"] == \

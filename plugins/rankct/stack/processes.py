@@ -62,10 +62,11 @@ def is_alive(pid: int | None, started: int | None) -> bool:
 
 
 def spawn(argv: list[str], env: dict[str, str], log: Path) -> tuple[int, int]:
-    """Start ``argv`` in a new process group with output appended to ``log``;
-    (pid, start time). The child does not die with this process (``up`` returns)."""
+    """Start ``argv`` in a new process group with output to ``log`` (a fresh one: a failure
+    message points at this start's lines only); (pid, start time). The child does not die
+    with this process (``up`` returns)."""
     log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as out:
+    with open(log, "wb") as out:
         process = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True)
     started = start_time(process.pid)

@@ -96,8 +96,9 @@ def airflow_overrides(settings: StackSettings, secrets: dict[str, str]) -> dict[
     }
     if settings.executor == "celery":
         env["AIRFLOW__CELERY__BROKER_URL"] = settings.broker_url
+        # psycopg2 named: SQLAlchemy 2.1 would pick psycopg 3 (not installed) for postgresql.
         env["AIRFLOW__CELERY__RESULT_BACKEND"] = "db+" + settings.database_url(
-            settings.airflow_db, driver="postgresql")
+            settings.airflow_db)
     return env
 
 
