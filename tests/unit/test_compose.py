@@ -19,16 +19,20 @@ COMPOSE = ROOT / "docker-compose.yaml"
 # Every secret, and exactly the services that may see it.
 SECRETS = {
     "POSTGRES_PASSWORD": {"postgres", "airflow-init", "airflow-api-server", "airflow-scheduler",
-                          "airflow-dag-processor", "airflow-triggerer", "airflow-cli", "mlflow"},
+                          "airflow-dag-processor", "airflow-triggerer", "airflow-cli", "mlflow",
+                          "airflow-worker"},
     "AIRFLOW_JWT_SECRET": {"airflow-init", "airflow-api-server", "airflow-scheduler",
-                           "airflow-dag-processor", "airflow-triggerer", "airflow-cli"},
+                           "airflow-dag-processor", "airflow-triggerer", "airflow-cli",
+                           "airflow-worker"},
     "AIRFLOW_SECRET_KEY": {"airflow-init", "airflow-api-server", "airflow-scheduler",
-                           "airflow-dag-processor", "airflow-triggerer", "airflow-cli"},
+                           "airflow-dag-processor", "airflow-triggerer", "airflow-cli",
+                           "airflow-worker"},
     "AIRFLOW_ADMIN_PASSWORD": {"airflow-init"},
-    "REDIS_PASSWORD": {"redis", "airflow-init", "airflow-scheduler"},
-    "RANKCT_WEBHOOK_SECRET": {"airflow-scheduler"},
+    # Feast's online store, and Celery's broker for the scheduler and its workers.
+    "REDIS_PASSWORD": {"redis", "airflow-init", "airflow-scheduler", "airflow-worker"},
+    "RANKCT_WEBHOOK_SECRET": {"airflow-scheduler", "airflow-worker"},
     # The tasks log and promote through the tracking server, as its admin.
-    "MLFLOW_ADMIN_PASSWORD": {"mlflow", "airflow-scheduler"},
+    "MLFLOW_ADMIN_PASSWORD": {"mlflow", "airflow-scheduler", "airflow-worker"},
     "MLFLOW_SECRET_KEY": {"mlflow"},
     "EVIDENTLY_SECRET": {"evidently"},
 }
@@ -221,6 +225,10 @@ def test_production_wiring(resolved) -> None:
     services = resolved["services"]
     scheduler = services["airflow-scheduler"]["environment"]
     assert scheduler["RANKCT_PROFILE"] == "prod"
+    assert scheduler["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"  # unless AIRFLOW_EXECUTOR
+    assert services["airflow-worker"]["profiles"] == ["celery"]
+    assert services["airflow-worker"]["environment"]["AIRFLOW__CELERY__BROKER_URL"] == \
+        "redis://:test-redis_password@redis:6379/4"
     assert scheduler["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == (
         "postgresql+psycopg2://rankct:test-postgres_password@postgres:5432/airflow")
     # Tasks reach MLflow through its server, which alone opens the database.
@@ -243,7 +251,8 @@ def test_servers_run_the_stacks_command_lines(resolved) -> None:
     the argv that execs listens where compose publishes, probes and connects."""
     services = resolved["services"]
     servers = ["spark-master", "spark-worker", "airflow-api-server", "airflow-scheduler",
-               "airflow-dag-processor", "airflow-triggerer", "mlflow", "evidently"]
+               "airflow-dag-processor", "airflow-triggerer", "airflow-worker", "mlflow",
+               "evidently"]
     for name in servers:
         assert services[name]["command"] == ["rankct", "stack", "run", name], name
     argv = {name: " ".join(stack_argv(services, name)) for name in servers}
@@ -253,6 +262,7 @@ def test_servers_run_the_stacks_command_lines(resolved) -> None:
     assert "--host 127.0.0.1" not in argv["spark-worker"]
     assert "api-server --host 0.0.0.0 --port 8080" in argv["airflow-api-server"]
     assert argv["airflow-scheduler"].endswith("airflow scheduler")
+    assert "celery worker --concurrency 2 --celery-hostname worker-1@%h" in argv["airflow-worker"]
     assert "--host 0.0.0.0 --port 5000" in argv["mlflow"] and "--serve-artifacts" in \
         argv["mlflow"] and "--allowed-hosts mlflow," in argv["mlflow"]
     assert "--workspace /opt/rankct/var/evidently --host 0.0.0.0 --port 8000" in \
