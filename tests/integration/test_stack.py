@@ -1,7 +1,7 @@
 """``rankct stack up --profile prod`` for real, on a private home, free ports and databases of
 its own (dropped after): every service healthy, MLflow refusing a request without its login
-and answering with it, the Spark master listing two ALIVE workers, Airflow's scheduler healthy;
-then ``down`` leaves none of the recorded processes running. Cleans up even when it fails."""
+and answering with it, the Spark master listing two ALIVE workers, Airflow's scheduler healthy
+and running a task of a DAG run created over the API server; then ``down`` leaves none of the recorded processes running. Cleans up even when it fails."""
 
 from __future__ import annotations
 
@@ -34,6 +34,35 @@ def _get(url: str, auth: tuple[str, str] | None = None) -> tuple[int, bytes]:
             return reply.status, reply.read()
     except urllib.error.HTTPError as exc:
         return exc.code, b""
+
+
+def _a_task_runs_through_the_scheduler(env: dict[str, str]) -> None:
+    """A monitoring run created over the API server is run by the scheduler's executor: its
+    first check starts on a stack without data and fails with rankct's message (not an
+    authentication or execution-API error), recorded in the task's log."""
+    import time
+
+    from rankct.config import load_config
+    from rankct.stack.airflow_api import FINISHED, stack_api
+    from rankct.stack.control import recorded_settings
+    from rankct.stack.settings import load_settings
+
+    settings = recorded_settings(load_settings(load_config("prod", environ=env), environ=env))
+    api = stack_api(settings)
+    api.wait_for_dag("ranker_monitoring")
+    api.set_paused("ranker_monitoring", False)
+    try:
+        run_id = api.trigger("ranker_monitoring", "2026-11-03T00:00:00Z")
+        deadline = time.monotonic() + 300
+        while (api.task_states("ranker_monitoring", run_id).get("raw_freshness")
+               not in FINISHED) and time.monotonic() < deadline:
+            time.sleep(3)
+        assert api.task_states("ranker_monitoring", run_id)["raw_freshness"] == "failed"
+    finally:
+        api.set_paused("ranker_monitoring", True)
+    logs = list((settings.home / "airflow" / "logs").glob(
+        "dag_id=ranker_monitoring/run_id=manual__*/task_id=raw_freshness/attempt=1.log"))
+    assert logs and "no complete impressions partition" in logs[0].read_text()
 
 
 @pytest.fixture
@@ -92,6 +121,8 @@ def test_stack_up_status_and_down(stack_env) -> None:
     health = json.loads(body)
     assert code == 200 and health["scheduler"]["status"] == "healthy"
     assert health["metadatabase"]["status"] == "healthy"
+
+    _a_task_runs_through_the_scheduler(stack_env)
 
     again = subprocess.run([RANKCT, "stack", "up", "--profile", "prod"], env=stack_env,
                            capture_output=True, text=True, timeout=120, check=False)
