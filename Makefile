@@ -7,7 +7,7 @@ UV_VERSION := 0.13.8
 export RANKCT_HOME ?= $(CURDIR)/var
 export PYTHONPATH := $(CURDIR)/plugins:$(PYTHONPATH)
 
-.PHONY: setup run test test-fast lock bench ui lint clean browser stack stack-down
+.PHONY: setup setup-gcp run test test-fast lock lock-gcp bench ui lint clean browser stack stack-down
 
 setup: $(VENV)/.installed
 
@@ -21,6 +21,20 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	$(UV) pip sync -q --compile-bytecode --python $(BIN)/python requirements.lock
 	$(UV) pip install -q --python $(BIN)/python --no-deps -e .
 	touch $@
+
+# The GCP emulators (BigQuery, Cloud Storage) in an environment of their own: bqemulator pins
+# protobuf 6.x and the Airflow environment has 7.x. rankct starts them as subprocesses
+# (`rankct gcp emulators up`, the tests' fixture) through emulators/launch.py.
+GCP_VENV := .venv-gcp
+setup-gcp: $(GCP_VENV)/.installed
+
+$(GCP_VENV)/.installed: emulators/requirements.lock $(VENV)/.installed
+	test -x $(GCP_VENV)/bin/python || $(PYTHON) -m venv --without-pip $(GCP_VENV)
+	$(UV) pip sync -q --python $(GCP_VENV)/bin/python emulators/requirements.lock
+	touch $@
+
+lock-gcp: setup
+	$(UV) pip compile -q emulators/requirements.in --python-version 3.11 -o emulators/requirements.lock
 
 # Simulate two weeks, run the training DAG for each day through `airflow dags test`, then
 # batch scoring and monitoring, and print the summary (state under $(RANKCT_HOME)).
@@ -47,10 +61,10 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
 	  || { echo "could not install chromium: the browser test needs $(CHROMIUM)"; exit 1; }; }
 
-test: setup browser
+test: setup setup-gcp browser
 	$(BIN)/python -m pytest -q
 
-test-fast: setup
+test-fast: setup setup-gcp
 	$(BIN)/python -m pytest -q -m "not slow"
 
 bench: setup
