@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from rankct.errors import ConfigError
+from rankct.gcp.settings import GcpConfig
 from rankct.objectives import OBJECTIVES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -198,7 +199,6 @@ class AlertConfig(BaseModel):
 
 class UiConfig(BaseModel):
     """Base URLs of the three UIs, used in the links Airflow shows on each task."""
-
     airflow_url: str = "http://localhost:8080"
     mlflow_url: str = "http://localhost:5000"
     evidently_url: str = "http://localhost:8000"
@@ -218,6 +218,7 @@ class RankctConfig(BaseModel):
     monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
     alerts: AlertConfig = Field(default_factory=AlertConfig)
     ui: UiConfig = Field(default_factory=UiConfig)
+    gcp: GcpConfig = Field(default_factory=GcpConfig)
     # Per-run settings on top of the profile (rankct.overrides), recorded with what they made.
     run_overrides: dict[str, Any] = Field(default_factory=dict)
 
@@ -227,7 +228,7 @@ class RankctConfig(BaseModel):
         return self.home / "data"
 
     @property
-    def reports_dir(self) -> Path:
+    def reports_dir(self) -> Path:  # data gates' verdicts, Evidently reports
         return self.home / "reports"
 
 

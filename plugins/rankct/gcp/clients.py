@@ -1,0 +1,52 @@
+"""BigQuery and Cloud Storage clients built from the ``gcp:`` settings.
+
+With an endpoint set (an emulator, a private endpoint) the client goes there with anonymous
+credentials; without one it goes to Google with the environment's credentials (Application
+Default Credentials). That choice is the only place rankct knows an endpoint may not be Google.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rankct.gcp.settings import GcpConfig
+
+if TYPE_CHECKING:
+    from google.api_core.retry import Retry
+    from google.cloud import bigquery, storage
+
+
+def _endpoint_options(endpoint: str) -> dict[str, Any]:
+    from google.api_core.client_options import ClientOptions
+    from google.auth.credentials import AnonymousCredentials
+
+    return {"credentials": AnonymousCredentials(),
+            "client_options": ClientOptions(api_endpoint=endpoint.rstrip("/"))}
+
+
+def bigquery_client(gcp: GcpConfig) -> bigquery.Client:
+    """A BigQuery client for ``gcp.project`` in ``gcp.location``."""
+    from google.cloud import bigquery
+
+    extra = _endpoint_options(gcp.bigquery_endpoint) if gcp.bigquery_endpoint else {}
+    return bigquery.Client(project=gcp.project, location=gcp.location, **extra)
+
+
+def storage_client(gcp: GcpConfig) -> storage.Client:
+    """A Cloud Storage client for ``gcp.project``."""
+    from google.cloud import storage
+
+    extra = _endpoint_options(gcp.storage_endpoint) if gcp.storage_endpoint else {}
+    return storage.Client(project=gcp.project, **extra)
+
+
+def bigquery_retry(gcp: GcpConfig) -> Retry:
+    """The client's default retry (transient errors, backoff) bounded by the configured deadline."""
+    from google.cloud import bigquery
+
+    return bigquery.DEFAULT_RETRY.with_deadline(gcp.retry_deadline_seconds)
+
+
+def dataset_id(gcp: GcpConfig, client: bigquery.Client) -> str:
+    """``project.dataset`` of the raw tables (the client's project when none is configured)."""
+    return f"{gcp.project or client.project}.{gcp.dataset}"
