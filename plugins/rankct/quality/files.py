@@ -10,7 +10,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from rankct.contract import SUCCESS_MARKER, TABLES, partition_path
+from rankct.contract import SUCCESS_MARKER, partition_path
+from rankct.quality.layout import check_schema, optional_missing
 from rankct.quality.results import CheckResult, ValidationResult
 
 
@@ -32,7 +33,8 @@ def parquet_files(path: Path) -> list[Path]:
                   if p.is_file() and not p.name.startswith(("_", ".")) and p.suffix != ".crc")
 
 
-def _compatible(actual: pa.DataType, expected: pa.DataType) -> bool:
+def compatible(actual: pa.DataType, expected: pa.DataType) -> bool:
+    """Whether a file column of type ``actual`` satisfies the contract's ``expected`` type."""
     if actual == expected:
         return True
     if pa.types.is_timestamp(expected):
@@ -60,8 +62,7 @@ def check_files(result: ValidationResult, data_root: Path, table: str, day: date
     where = f"dt={day.isoformat()}"
     if not path.is_dir():
         if optional and not path.parent.exists():
-            result.add(CheckResult(table, "partition_exists", where, True, skipped=True,
-                                   detail="optional table not provided"))
+            optional_missing(result, table, where)
             return part
         result.add(CheckResult(table, "partition_exists", where, False, observed="missing",
                                detail=f"no folder {path}"))
@@ -91,30 +92,9 @@ def check_files(result: ValidationResult, data_root: Path, table: str, day: date
         return part
     result.add(CheckResult(table, "readable", where, complete))
     part.schema = schemas[0]
-    part.usable = complete and _check_schema(result, part, where)
+    part.usable = complete and check_schema(result, table, where,
+                                            {f.name: f.type for f in part.schema}, compatible)
     return part
-
-
-def _check_schema(result: ValidationResult, part: PartitionFiles, where: str) -> bool:
-    ok = True
-    actual = {f.name: f.type for f in part.schema}
-    for column in TABLES[part.table].columns:
-        if column.name not in actual:
-            similar = [n for n in actual if n.lower().replace("_", "") ==
-                       column.name.lower().replace("_", "")]
-            hint = f" (found {similar[0]!r}: renamed?)" if similar else ""
-            result.add(CheckResult(part.table, "schema_column", where, False, column=column.name,
-                                   observed="missing", threshold="required",
-                                   detail=f"column is missing{hint}"))
-            ok = False
-        elif not _compatible(actual[column.name], column.type):
-            result.add(CheckResult(part.table, "schema_type", where, False, column=column.name,
-                                   observed=str(actual[column.name]), threshold=str(column.type)))
-            ok = False
-    if ok:
-        result.add(CheckResult(part.table, "schema", where, True,
-                               observed=f"{len(actual)} columns"))
-    return ok
 
 
 def partition_row_count(data_root: Path, table: str, day: date) -> int | None:

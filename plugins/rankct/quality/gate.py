@@ -13,7 +13,9 @@ from rankct.errors import DataGateFailed
 from rankct.io import write_json_atomic
 from rankct.quality import content
 from rankct.quality.files import PartitionFiles, check_files, partition_row_count
-from rankct.quality.results import CheckResult, ValidationResult
+from rankct.quality.layout import check_volume, content_not_run
+from rankct.quality.results import ValidationResult
+from rankct.quality.rules import day_specs
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -75,21 +77,14 @@ def _content_checks(result: ValidationResult, spark: SparkSession,
                     parts: dict[str, PartitionFiles], data_root: Path, day: date,
                     config: RankctConfig) -> dict[str, DataFrame]:
     """Every content rule of the day's usable partitions, in one Spark action."""
-    frames, rule_sets = {}, []
+    frames = {}
     for table, part in parts.items():
         if part.usable:
             frames[table] = content.load_partition(spark, part)
-            rule_sets.append(content.table_rules(frames[table], table, day, config.quality))
         elif part.files:
-            result.add(CheckResult(table, "content", f"dt={day}", False, skipped=True,
-                                   detail="not run: the file or schema checks failed"))
-    if "impressions" in frames:
-        rule_sets.append(content.reference_rules(spark, frames["impressions"], data_root, day,
-                                                 config.quality))
-        if "events" in frames:
-            rule_sets.append(content.event_time_rules(frames["events"], frames["impressions"],
-                                                      day, config.quality, config.labels))
-    content.run_checks(result, rule_sets)
+            content_not_run(result, table, day)
+    specs = day_specs(set(frames), day, config.quality, config.labels)
+    content.run_checks(result, specs, frames, spark, data_root, day)
     return frames
 
 
@@ -103,7 +98,7 @@ def _volume_check(result: ValidationResult, part: PartitionFiles, data_root: Pat
         rows = partition_row_count(data_root, "impressions", previous)
         if rows is not None:
             history[previous] = rows
-    content.check_volume(result, part.num_rows, history, day, config.quality)
+    check_volume(result, part.num_rows, history, day, config.quality)
 
 
 def _report_sample(frames: dict[str, DataFrame], max_rows: int,
