@@ -11,19 +11,21 @@ import logging
 import os
 import sys
 
-from rankct.commands import data, deploy, features, models, platform, stack, training
+from rankct.commands import data, deploy, features, gcp, models, platform, stack, training
 from rankct.errors import RankctError
 
 # In the order `rankct --help` lists their commands. A new group: a module of rankct.commands
 # with a register(commands), added here.
-COMMAND_GROUPS = (data, features, training, models, deploy, platform, stack)
+COMMAND_GROUPS = (data, features, training, models, deploy, platform, stack, gcp)
 PROFILE_HELP = "configuration profile (config/PROFILE.yaml), overriding $RANKCT_PROFILE"
 
 
 def _add_profile(parser: argparse.ArgumentParser) -> None:
     """``--profile`` on ``parser`` and on every command under it, so that it may follow the
-    command (``rankct stack up --profile prod``) as well as precede it."""
-    parser.add_argument("--profile", default=argparse.SUPPRESS, help=PROFILE_HELP)
+    command (``rankct stack up --profile prod``) as well as precede it. A command that declares
+    its own (``bq load`` defaults to gcp) keeps it."""
+    if "--profile" not in parser._option_string_actions:
+        parser.add_argument("--profile", default=argparse.SUPPRESS, help=PROFILE_HELP)
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for sub in action.choices.values():

@@ -62,9 +62,15 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def _add_validate(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("validate", help="run data gate 1 on one day of raw data",
-                            description="Check a day's raw partitions against the contract. "
-                                        "Exit 0 when it passes, 3 when a check fails.")
-    p.add_argument("--data", type=Path, required=True, help="data root holding raw/")
+                            description="Check a day's raw partitions against the contract: "
+                                        "on Spark over raw/ parquet, or as BigQuery jobs over "
+                                        "the profile's dataset (gcp.raw_store: bigquery, as in "
+                                        "--profile gcp). Exit 0 when it passes, 3 when a check "
+                                        "fails.")
+    p.add_argument("--data", type=Path,
+                   help="data root holding raw/ (default $RANKCT_HOME/data; not used when the "
+                        "raw tables are in BigQuery)")
+    p.add_argument("--profile", help="configuration profile (default $RANKCT_PROFILE or local)")
     p.add_argument("--date", type=iso_date, required=True, help="the day to check (YYYY-MM-DD)")
     p.add_argument("--reports", type=Path, help="reports folder (default $RANKCT_HOME/reports)")
     p.add_argument("--json", action="store_true", help="print the whole result as JSON")
@@ -73,10 +79,17 @@ def _add_validate(commands: argparse._SubParsersAction) -> None:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from rankct.config import load_config
-    from rankct.quality.gate import validate_partition
 
-    config = load_config()
-    result = validate_partition(args.data, args.date, config, reports_dir=args.reports)
+    config = load_config(args.profile)
+    if config.gcp.raw_store == "bigquery":
+        from rankct.quality.bigquery import validate_bigquery
+
+        result = validate_bigquery(args.date, config, reports_dir=args.reports)
+    else:
+        from rankct.quality.gate import validate_partition
+
+        result = validate_partition(args.data or config.data_root, args.date, config,
+                                    reports_dir=args.reports)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, default=str))
     else:
