@@ -54,3 +54,46 @@ def applied_redis(applied, spark):
         os.environ["RANKCT_SPARK_MASTER"] = applied.spark.master
         feast_cli(cfg, "apply")
         yield cfg
+
+
+@pytest.fixture(scope="session")
+def gcp_emulators(tmp_path_factory):
+    """The BigQuery and Cloud Storage emulators of .venv-gcp, started once for the session.
+
+    Fails (never skips) when their environment is missing: `make setup-gcp` installs it.
+    """
+    from rankct.errors import RankctError
+    from rankct.gcp import emulators
+
+    try:
+        emulators.emulator_python()
+    except RankctError as exc:
+        pytest.fail(f"{exc}: the BigQuery tests need the emulators' environment")
+    folder = tmp_path_factory.mktemp("gcp_emulators")
+    state = emulators.start(folder, "rankct-test")
+    announce(f"BigQuery tests use bqemulator at {state.url('bigquery')}, Cloud Storage tests "
+             f"gcp-storage-emulator at {state.url('storage')} (from .venv-gcp)")
+    yield state
+    emulators.stop(folder)
+
+
+@pytest.fixture()
+def bq_config(gcp_emulators, config, request):
+    """The gcp profile pointed at the emulators, with a dataset of this test's own (deleted
+    afterwards) and short retry deadlines: the emulator's failures would retry for minutes."""
+    import re
+    import uuid
+
+    from rankct.gcp.clients import bigquery_client
+
+    cfg = config.model_copy(deep=True)
+    cfg.profile = "gcp"
+    name = re.sub(r"\W", "_", request.node.name)[:40]
+    cfg.gcp = cfg.gcp.model_copy(update={
+        "project": gcp_emulators.project, "dataset": f"t_{name}_{uuid.uuid4().hex[:6]}",
+        "bigquery_endpoint": gcp_emulators.url("bigquery"),
+        "storage_endpoint": gcp_emulators.url("storage"), "raw_store": "bigquery",
+        "retry_deadline_seconds": 15.0, "request_timeout_seconds": 60.0})
+    yield cfg
+    bigquery_client(cfg.gcp).delete_dataset(f"{cfg.gcp.project}.{cfg.gcp.dataset}",
+                                            delete_contents=True, not_found_ok=True)

@@ -158,20 +158,26 @@ def load_partition(client: bigquery.Client, ds: str, data_root: Path, table: str
     job = client.load_table_from_file(buffer, f"{ds}.{table}", job_config=job_config,
                                       timeout=config.gcp.request_timeout_seconds)
     job.result(retry=bigquery_retry(config.gcp), timeout=config.gcp.request_timeout_seconds)
-    _run(client, f"INSERT INTO {record} (table_name, dt, row_count, loaded_at) "
-                 "VALUES (@table_name, @day, @rows, CURRENT_TIMESTAMP())",
-         {**keys, "rows": data.num_rows}, config)
+    write_record(client, ds, table, day, data.num_rows, config)
     return LoadedPartition(table, day, data.num_rows, job.job_id)
 
 
+def write_record(client: bigquery.Client, ds: str, table: str, day: date, rows: int,
+                 config: RankctConfig) -> None:
+    """Record day ``day`` of ``table`` as complete with ``rows`` rows (after its rows are in)."""
+    _run(client, f"INSERT INTO `{ds}.{config.gcp.partitions_table}` (table_name, dt, row_count, "
+                 "loaded_at) VALUES (@table_name, @day, @rows, CURRENT_TIMESTAMP())",
+         {"table_name": table, "day": day, "rows": rows}, config)
+
+
 def load_range(data_root: Path | str, config: RankctConfig, start: date | None = None,
-               end: date | None = None,
-               client: bigquery.Client | None = None) -> list[LoadedPartition]:
-    """Load every complete contract partition of ``data_root`` between ``start`` and ``end``
-    (inclusive; open ends take all) into the configured dataset, one day-partition each."""
+               end: date | None = None, client: bigquery.Client | None = None,
+               tables: tuple[str, ...] = tuple(TABLES)) -> list[LoadedPartition]:
+    """Load every complete contract partition of ``data_root`` (of ``tables``) between ``start``
+    and ``end`` (inclusive; open ends take all) into the configured dataset, a day each."""
     data_root = Path(data_root)
     days = {t: [d for d in list_partitions(data_root, t)
-                if (start is None or d >= start) and (end is None or d <= end)] for t in TABLES}
+                if (start is None or d >= start) and (end is None or d <= end)] for t in tables}
     if not any(days.values()):
         raise DataContractError(f"no complete partition under {data_root / 'raw'} between "
                                 f"{start or 'the first day'} and {end or 'the last day'}",
