@@ -162,3 +162,13 @@ def test_missing_emulator_environment_names_the_make_target(monkeypatch, tmp_pat
     with pytest.raises(RankctError) as err:
         emulators.emulator_python()
     assert "make setup-gcp" in str(err.value)
+
+
+@pytest.mark.parametrize("command", [["gcp"], ["gcp", "emulators"], ["bq"], ["bq", "load"],
+                                     ["bq", "export"]])
+def test_gcp_commands_have_help(command, capsys) -> None:
+    from rankct.cli import build_parser
+
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args([*command, "--help"])
+    assert exit_.value.code == 0 and "usage: rankct" in capsys.readouterr().out
