@@ -133,6 +133,7 @@ def test_clean_day_passes_on_both_engines_rule_by_rule(bq_base, bq_config, tiny_
     assert bq.passed, bq.summary()
     assert bq.data_root == f"bigquery://{bq_config.gcp.project}.{bq_config.gcp.dataset}"
     assert Path(bq.result_json).exists()
+    assert len(bq.jobs) == 3  # columns, partitions, every content rule in one query
     rules = {c.rule for c in bq.checks}
     assert {"schema", "null_rate", "unique_key", "known_items", "known_users",
             "event_after_impression", "event_in_window", "volume_band",

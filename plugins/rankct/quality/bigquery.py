@@ -140,6 +140,7 @@ def validate_bigquery(day: date, config: RankctConfig | None = None,
                 history[previous] = counts.get(("rows", "impressions", previous), 0)
         check_volume(result, counts.get(("rows", "impressions", day), 0), history, day,
                      config.quality)
+    result.jobs = list(jobs.ids)
     out = gate_dir(reports_dir or config.reports_dir, day)
     result.result_json = str(write_json_atomic(out / "result.json", result.to_dict()))
     log.info("%s (BigQuery jobs %s)", result.summary(), ", ".join(jobs.ids))

@@ -76,6 +76,9 @@ class ValidationResult:
     report_html: str | None = None
     report_json: str | None = None
     result_json: str | None = None
+    # The BigQuery engine's query job ids (for links to them); not part of result.json, which is
+    # the same for both engines.
+    jobs: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
