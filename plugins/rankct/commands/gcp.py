@@ -85,6 +85,16 @@ def _add_bq(commands: argparse._SubParsersAction) -> None:
     load.add_argument("--to", dest="end", type=iso_date, help="last day (default: all)")
     load.add_argument("--profile", default="gcp", help="configuration profile (default gcp)")
     load.set_defaults(func=cmd_bq_load)
+    export = sub.add_parser("export", help="export a validated day to the offline store",
+                            description="Run data gate 1 on the day in BigQuery and, when it "
+                                        "passes, write every contract table's day to "
+                                        "raw/<table>/dt=D parquet (atomically, replacing the "
+                                        "day), where the Spark feature jobs read it. Exit 3 "
+                                        "when the gate fails (nothing is written).")
+    export.add_argument("--date", type=iso_date, required=True, help="the day (YYYY-MM-DD)")
+    export.add_argument("--data-root", type=Path, help="default $RANKCT_HOME/data")
+    export.add_argument("--profile", default="gcp", help="configuration profile (default gcp)")
+    export.set_defaults(func=cmd_bq_export)
 
 
 def cmd_bq_load(args: argparse.Namespace) -> int:
@@ -100,4 +110,15 @@ def cmd_bq_load(args: argparse.Namespace) -> int:
     print(f"loaded {len(loaded)} partitions into {target}")
     for table, rows in tables.items():
         print(f"  {table:<12} {len(rows)} days, {sum(rows):,} rows")
+    return 0
+
+
+def cmd_bq_export(args: argparse.Namespace) -> int:
+    from rankct.config import load_config
+    from rankct.gcp.export import export_day
+
+    config = load_config(args.profile)
+    exported = export_day(args.date, config, args.data_root)
+    for part in exported:
+        print(f"  {part.table:<12} {part.rows:>10,} rows  {part.path}")
     return 0

@@ -35,7 +35,17 @@ def validate_raw(config: RankctConfig, day: date,
 
     run = DayRun(config, day)
     run.record_outcome(Outcome.RUNNING, "data gate 1")
-    result = validate_partition(config.data_root, day, config, _spark(config, spark))
+    if config.gcp.raw_store == "bigquery":
+        # Upstream, in BigQuery: the day is checked there and, passed, exported to the offline
+        # store's raw partitions, where the feature jobs read it as they read local data.
+        from rankct.gcp.export import export_day
+        from rankct.quality.bigquery import validate_bigquery
+
+        result = validate_bigquery(day, config)
+        if result.passed:
+            export_day(day, config, validation=result)
+    else:
+        result = validate_partition(config.data_root, day, config, _spark(config, spark))
     report_url = None
     if result.report_html:
         report_url = add_report(config, snapshot_path(result.report_html), "data_quality",
@@ -48,7 +58,8 @@ def validate_raw(config: RankctConfig, day: date,
         raise
     return run.write("validate_raw", {
         "day": day.isoformat(), "passed": True, "result": result.result_json,
-        "report": result.report_html, "report_url": report_url})
+        "report": result.report_html, "report_url": report_url,
+        **({"bigquery_jobs": result.jobs} if result.jobs else {})})
 
 
 def _first_reason(failure: Exception) -> str:
