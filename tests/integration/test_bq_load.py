@@ -85,3 +85,21 @@ def test_cli_loads_and_validates_on_the_gcp_profile(bq_config, tiny_market, tmp_
                              text=True, check=False)
     assert missing.returncode == 3
     assert "rule=partition_exists" in missing.stdout and "Traceback" not in missing.stderr
+
+
+def test_tables_without_load_records_are_present_but_not_complete(bq_config, tiny_market,
+                                                                   tmp_path) -> None:
+    from rankct.quality.bigquery import validate_bigquery
+
+    load_range(tiny_market, bq_config, LAST, LAST)
+    client = bigquery_client(bq_config.gcp)
+    client.delete_table(f"{bq_config.gcp.project}.{bq_config.gcp.dataset}."
+                        f"{bq_config.gcp.partitions_table}")
+    result = validate_bigquery(LAST, bq_config, reports_dir=tmp_path)
+    incomplete = {c.table: c for c in result.failures if c.rule == "partition_complete"}
+    assert set(incomplete) == set(TABLES), result.summary()
+    assert incomplete["impressions"].observed == "no load record in _rankct_partitions"
+    assert "what to do:" in incomplete["impressions"].message
+    # Nothing incomplete is judged on its content, as with a partition missing its _SUCCESS.
+    assert {c.rule for c in result.checks if c.table == "events"} == {
+        "partition_exists", "partition_complete", "content"}

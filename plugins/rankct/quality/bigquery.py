@@ -101,8 +101,9 @@ class _Jobs:
     def rows(self, sql: str, **dates: date) -> list[dict[str, Any]]:
         from google.cloud import bigquery
 
+        # Only the parameters the query names: an unused one is an error on some servers.
         params = [bigquery.ScalarQueryParameter(k, "DATE", v)
-                  for k, v in {"day": self.day, **dates}.items()]
+                  for k, v in {"day": self.day, **dates}.items() if f"@{k}" in sql]
         retry = bigquery_retry(self.config.gcp)
         job = self.client.query(sql, job_config=bigquery.QueryJobConfig(query_parameters=params),
                                 retry=retry, job_retry=retry)
@@ -121,7 +122,7 @@ def validate_bigquery(day: date, config: RankctConfig | None = None,
     ds, record = dataset_id(config.gcp, client), config.gcp.partitions_table
     jobs = _Jobs(client, config, day)
     result = ValidationResult(date=day.isoformat(), data_root=f"bigquery://{ds}")
-    columns = _columns(jobs, ds)
+    columns = _columns(jobs, ds, record)
     first = day - timedelta(days=config.quality.volume_history_days)
     counts = _partition_counts(jobs, ds, record, set(columns), first)
     usable = _partition_checks(result, ds, record, columns, counts, day)
@@ -152,8 +153,9 @@ def _exists(counts: dict[tuple[str, str, date], int], table: str, day: date) -> 
     return counts.get(("rows", table, day), 0) > 0 or ("record", table, day) in counts
 
 
-def _columns(jobs: _Jobs, ds: str) -> dict[str, dict[str, Any]]:
-    """Each contract table present in the dataset with its columns' types (Arrow where known)."""
+def _columns(jobs: _Jobs, ds: str, record: str) -> dict[str, dict[str, Any]]:
+    """Each contract table present in the dataset with its columns' types (Arrow where known),
+    and, under ``record``, the load record's columns when that table exists."""
     from google.api_core.exceptions import NotFound
 
     try:
@@ -164,7 +166,7 @@ def _columns(jobs: _Jobs, ds: str) -> dict[str, dict[str, Any]]:
         return {}  # no dataset: every table is missing
     tables: dict[str, dict[str, Any]] = {}
     for row in rows:
-        if row["table_name"] in TABLES and row["column_name"] != PARTITION_COLUMN:
+        if row["table_name"] in (*TABLES, record) and row["column_name"] != PARTITION_COLUMN:
             tables.setdefault(row["table_name"], {})[row["column_name"]] = ARROW_TYPES.get(
                 row["data_type"], row["data_type"])
     return tables
@@ -174,16 +176,17 @@ def _partition_counts(jobs: _Jobs, ds: str, record: str, present: set[str],
                       first: date) -> dict[tuple[str, str, date], int]:
     """Rows per (table, day) and the load records' row counts, keyed ("rows"|"record", t, d)."""
     selects = []
-    for table in sorted(present):
+    for table in sorted(present & set(TABLES)):
         days = "BETWEEN @first AND @day" if table == "impressions" else "= @day"
         selects.append(f"SELECT 'rows' AS source, '{table}' AS table_name, {PARTITION_COLUMN} "
                        f"AS dt, COUNT(1) AS n FROM `{ds}.{table}` WHERE {PARTITION_COLUMN} "
                        f"{days} GROUP BY {PARTITION_COLUMN}")
     if not selects:
         return {}
-    selects.append(f"SELECT 'record' AS source, table_name, {PARTITION_COLUMN} AS dt, "
-                   f"row_count AS n FROM `{ds}.{record}` WHERE {PARTITION_COLUMN} "
-                   f"BETWEEN @first AND @day")
+    if record in present:  # without it no day is known complete (tables filled by others)
+        selects.append(f"SELECT 'record' AS source, table_name, {PARTITION_COLUMN} AS dt, "
+                       f"row_count AS n FROM `{ds}.{record}` WHERE {PARTITION_COLUMN} "
+                       f"BETWEEN @first AND @day")
     rows = jobs.rows(" UNION ALL ".join(selects), first=first)
     return {(r["source"], r["table_name"], r["dt"]): int(r["n"]) for r in rows}
 
