@@ -8,7 +8,8 @@ from typing import Any
 # What to do when a rule fails: the last line of the message a user reads.
 ADVICE = {
     "partition_exists": "check that the upstream export for this day ran; re-run ingest or simulate",
-    "partition_complete": "the writer did not finish (no _SUCCESS marker); re-run the export",
+    "partition_complete": "the writer did not finish (no _SUCCESS marker, or in BigQuery no load "
+                          "record); re-run the export or `rankct bq load`",
     "readable": "the file is corrupt or empty; re-export the partition",
     "schema_column": "rename the column at the source or map it in the ingest mapping file",
     "schema_type": "cast the column at the source or set its format in the ingest mapping file",
