@@ -172,3 +172,14 @@ def test_gcp_commands_have_help(command, capsys) -> None:
     with pytest.raises(SystemExit) as exit_:
         build_parser().parse_args([*command, "--help"])
     assert exit_.value.code == 0 and "usage: rankct" in capsys.readouterr().out
+
+
+def test_gcp_profile_keeps_mlflow_artifacts_on_cloud_storage(tmp_path, monkeypatch) -> None:
+    from rankct.registry.store import resolve_uris
+
+    monkeypatch.delenv("RANKCT_MLFLOW_ARTIFACTS", raising=False)
+    cfg = load_config("gcp", environ={"RANKCT_HOME": str(tmp_path)})
+    assert resolve_uris(cfg)[2] == "gs://rankct-artifacts/mlflow"
+    # The root is expanded from the environment when the store opens.
+    monkeypatch.setenv("RANKCT_MLFLOW_ARTIFACTS", "gs://mine/ml")
+    assert resolve_uris(cfg)[2] == "gs://mine/ml"

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rankct.commands.arguments import iso_date
+
+if TYPE_CHECKING:
+    from rankct.gcp.emulators import EmulatorState
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -40,12 +45,25 @@ def _emulator_folder() -> tuple[Path, str]:
     return config.home / "gcp-emulators", config.gcp.project or "rankct-dev"
 
 
+def _create_bucket(state: EmulatorState) -> None:
+    """The gcp profile's bucket on the fresh storage emulator (on Google it is provisioned)."""
+    from rankct.config import load_config
+    from rankct.gcp.clients import storage_client
+
+    gcp = load_config("gcp", environ={**os.environ, **state.environment()}).gcp
+    if gcp.bucket:
+        client = storage_client(gcp)
+        if not client.bucket(gcp.bucket).exists():
+            client.create_bucket(gcp.bucket)
+
+
 def cmd_emulators(args: argparse.Namespace) -> int:
     from rankct.gcp import emulators
 
     folder, project = _emulator_folder()
     if args.action == "up":
         state = emulators.start(folder, project)
+        _create_bucket(state)
         if args.json:
             print(json.dumps(state.environment(), indent=2))
             return 0

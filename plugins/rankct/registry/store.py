@@ -167,6 +167,10 @@ def open_store(config: RankctConfig) -> Store:
 
     settings = config.mlflow
     tracking, registry, artifacts = resolve_uris(config)
+    if artifacts.startswith("gs://") and config.gcp.storage_endpoint:
+        # MLflow's gs:// artifact repository builds its own Cloud Storage client, which takes
+        # another endpoint (anonymous) from this variable only.
+        os.environ.setdefault("STORAGE_EMULATOR_HOST", config.gcp.storage_endpoint)
     for uri in (tracking, registry):
         if uri.startswith("sqlite:///"):
             Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,40 @@
+"""MLflow artifacts on Cloud Storage (the storage emulator): with the gcp profile's gs://
+artifact root, a run's artifacts are written to the bucket, their URI is gs://, and they come
+back byte for byte."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from rankct.gcp.clients import storage_client
+from rankct.registry.store import open_store
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+
+def test_run_artifacts_go_to_the_bucket(bq_config, tmp_path, monkeypatch) -> None:
+    import mlflow
+
+    # Set, then removed: monkeypatch then removes what open_store sets when the test ends.
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", "unset-by-the-test")
+    monkeypatch.delenv("STORAGE_EMULATOR_HOST")
+    cfg = bq_config.model_copy(deep=True)
+    cfg.home = tmp_path / "home"
+    bucket = f"artifacts-{bq_config.gcp.dataset.lower().replace('_', '-')}"[:60]
+    cfg.gcp = cfg.gcp.model_copy(update={"bucket": bucket})
+    cfg.mlflow = cfg.mlflow.model_copy(update={"artifact_root": f"gs://{bucket}/mlflow"})
+    client = storage_client(cfg.gcp)
+    client.create_bucket(bucket)
+    store = open_store(cfg)
+    payload = tmp_path / "model.onnx"
+    payload.write_bytes(b"\x08\x07onnx-bytes")
+    with store.activated(), mlflow.start_run(experiment_id=store.experiment_id()) as run:
+        mlflow.log_artifact(str(payload), "bundle")
+    assert run.info.artifact_uri.startswith(f"gs://{bucket}/mlflow/")
+    names = [b.name for b in client.list_blobs(bucket)]
+    assert any(n.endswith("/artifacts/bundle/model.onnx") for n in names), names
+    with store.activated():
+        local = mlflow.artifacts.download_artifacts(f"{run.info.artifact_uri}/bundle/model.onnx",
+                                                    dst_path=str(tmp_path / "back"))
+    assert Path(local).read_bytes() == payload.read_bytes()
