@@ -183,3 +183,13 @@ def test_gcp_profile_keeps_mlflow_artifacts_on_cloud_storage(tmp_path, monkeypat
     # The root is expanded from the environment when the store opens.
     monkeypatch.setenv("RANKCT_MLFLOW_ARTIFACTS", "gs://mine/ml")
     assert resolve_uris(cfg)[2] == "gs://mine/ml"
+
+
+def test_gcp_profile_feast_store_is_redis(tmp_path, monkeypatch) -> None:
+    from rankct.online.feast_repo import store_settings
+
+    monkeypatch.setenv("RANKCT_REDIS", "10.0.0.3:6379")
+    cfg = load_config("gcp", environ={"RANKCT_HOME": str(tmp_path)})
+    settings = store_settings(cfg)
+    assert settings["online_store"] == {"type": "redis", "connection_string": "10.0.0.3:6379"}
+    assert settings["registry"] == f"{cfg.home}/feast/registry.db"
