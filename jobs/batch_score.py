@@ -41,11 +41,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path,
                         help="recommendations root (default <data-root>/recommendations)")
     parser.add_argument("--master", help="Spark master (default from the profile)")
+    parser.add_argument("--profile", help="configuration profile (default $RANKCT_PROFILE or "
+                                          "local; Dataproc jobs name it, having no environment)")
     parser.add_argument("--max-lookup-mb", type=float, default=MAX_LOOKUP_MB,
                         help="largest feature tables held in each Python worker; larger ones are "
                              f"joined in Spark instead (default {MAX_LOOKUP_MB}; 0: always join)")
     args = parser.parse_args(argv)
-    config = load_config()
+    config = load_config(args.profile)
     if args.master:
         config.spark.master = args.master
     # Scoring broadcasts the booster and the feature lookup to the workers, which Spark Connect

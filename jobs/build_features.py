@@ -24,8 +24,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--to", type=date.fromisoformat, help="last day of a backfill range")
     parser.add_argument("--data-root", type=Path, help="data root (default $RANKCT_HOME/data)")
     parser.add_argument("--master", help="Spark master (default from the profile)")
+    parser.add_argument("--profile", help="configuration profile (default $RANKCT_PROFILE or "
+                                          "local; Dataproc jobs name it, having no environment)")
     args = parser.parse_args(argv)
-    config = load_config()
+    config = load_config(args.profile)
     if args.master:
         config.spark.master = args.master
     try:

@@ -170,3 +170,45 @@ def test_the_dags_test_runner_reuses_one_in_process_execution_api() -> None:
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           check=True, timeout=120)
     assert done.stdout.split()[-2:] in (["True", "False"], ["False", "False"])
+
+
+@pytest.mark.parametrize(("dag_file", "task_id", "script"), [
+    ("ranker_continuous_training.py", "build_features", "build_features.py"),
+    ("ranker_batch_scoring.py", "score", "batch_score.py")])
+def test_on_dataproc_the_spark_jobs_are_dataproc_jobs(airflow_env, dag_file, task_id,
+                                                      script) -> None:
+    """gcp.spark_runner=dataproc: the task submits a Dataproc job whose rendered arguments are
+    the spark-submit ones, and that Dataproc's own Job message accepts."""
+    probe = f"""
+import json, sys
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder=sys.argv[1], include_examples=False)
+assert not bag.import_errors, bag.import_errors
+dag = next(iter(bag.dags.values()))
+task = dag.get_task({task_id!r})
+from rankct.airflow.spark import MACROS
+class Prepared:  # what prepare_scoring pushes (the scoring DAG's arguments read it)
+    def xcom_pull(self, task_ids):
+        return {{"day": "2026-11-05", "model": "/models/3/booster.ubj", "onnx": "/models/3/m.onnx",
+                "out": "/scores", "version": "3"}}
+job = task.render_template(task.job, {{"ds": "2026-11-05", "ti": Prepared(), **MACROS}})
+print(json.dumps({{"type": type(task).__name__, "job": job, "region": task.region,
+                  "conn": task.gcp_conn_id}}))
+"""
+    env = {**airflow_env, "RANKCT_PROFILE": "gcp", "RANKCT__GCP__SPARK_RUNNER": "dataproc",
+           "RANKCT__GCP__BUCKET": "market-ml", "RANKCT__GCP__DATAPROC_REGION": "europe-west1"}
+    proc = subprocess.run([sys.executable, "-c", probe, str(DAG_FOLDER / dag_file)], env=env,
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    import json
+
+    from google.cloud import dataproc_v1
+
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert (seen["type"], seen["region"], seen["conn"]) == (
+        "DataprocSubmitJobOperator", "europe-west1", "google_cloud_default")
+    job = dataproc_v1.Job(seen["job"])
+    assert job.pyspark_job.main_python_file_uri == f"gs://market-ml/rankct-code/jobs/{script}"
+    args = list(job.pyspark_job.args)
+    assert "2026-11-05" in args and args[-2:] == ["--profile", "gcp"]
+    assert "{{" not in " ".join(args)

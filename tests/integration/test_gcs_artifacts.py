@@ -38,3 +38,22 @@ def test_run_artifacts_go_to_the_bucket(bq_config, tmp_path, monkeypatch) -> Non
         local = mlflow.artifacts.download_artifacts(f"{run.info.artifact_uri}/bundle/model.onnx",
                                                     dst_path=str(tmp_path / "back"))
     assert Path(local).read_bytes() == payload.read_bytes()
+
+
+def test_stage_code_puts_what_the_dataproc_job_names_in_the_bucket(bq_config) -> None:
+    """`rankct gcp stage-code` uploads every object the Dataproc job message refers to."""
+    from rankct.gcp.dataproc import code_archive, pyspark_job, stage_code
+
+    cfg = bq_config.model_copy(deep=True)
+    bucket = f"code-{bq_config.gcp.dataset.lower().replace('_', '-')}"[:60]
+    cfg.gcp = cfg.gcp.model_copy(update={"bucket": bucket})
+    client = storage_client(cfg.gcp)
+    client.create_bucket(bucket)
+    staged = stage_code(cfg)
+    job = pyspark_job(cfg, "build_features.py", ["--date", "2026-11-05"], "build_features")
+    named = [job["pyspark_job"]["main_python_file_uri"], *job["pyspark_job"]["python_file_uris"]]
+    present = {f"gs://{bucket}/{b.name}" for b in client.list_blobs(bucket)}
+    assert set(named) <= present == set(staged.values())
+    archive = client.bucket(bucket).blob("rankct-code/rankct.zip").download_as_bytes()
+    assert archive == code_archive()
+    assert stage_code(cfg) == staged  # again: the same objects, replaced whole

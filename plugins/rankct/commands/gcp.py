@@ -36,6 +36,13 @@ def _add_gcp(commands: argparse._SubParsersAction) -> None:
     emulators.add_argument("action", choices=["up", "down", "status"])
     emulators.add_argument("--json", action="store_true", help="print the state as JSON")
     emulators.set_defaults(func=cmd_emulators)
+    stage = sub.add_parser("stage-code", help="upload jobs/, the package and the lock for Dataproc",
+                           description="Upload jobs/*.py, the rankct package (a zip) and "
+                                       "requirements.lock to gcp.code_uri (default "
+                                       "gs://<gcp.bucket>/rankct-code), where the Dataproc jobs "
+                                       "of gcp.spark_runner=dataproc find them. Run it when "
+                                       "rankct is upgraded.")
+    stage.set_defaults(func=cmd_stage_code)
 
 
 def _emulator_folder() -> tuple[Path, str]:
@@ -55,6 +62,15 @@ def _create_bucket(state: EmulatorState) -> None:
         client = storage_client(gcp)
         if not client.bucket(gcp.bucket).exists():
             client.create_bucket(gcp.bucket)
+
+
+def cmd_stage_code(args: argparse.Namespace) -> int:
+    from rankct.config import load_config
+    from rankct.gcp.dataproc import stage_code
+
+    for name, uri in stage_code(load_config()).items():
+        print(f"{name:<22} {uri}")
+    return 0
 
 
 def cmd_emulators(args: argparse.Namespace) -> int:

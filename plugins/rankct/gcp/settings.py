@@ -31,3 +31,11 @@ class GcpConfig(BaseModel):
     # an emulator's errors would otherwise retry for minutes).
     retry_deadline_seconds: float = Field(120.0, gt=0)
     request_timeout_seconds: float = Field(60.0, gt=0)
+    # How the DAGs run the Spark jobs of jobs/: spark-submit to spark.master (a Dataproc
+    # cluster's master is a Spark master too), or Dataproc's Jobs API (DataprocSubmitJobOperator).
+    spark_runner: Literal["spark-submit", "dataproc"] = "spark-submit"
+    dataproc_region: str = "us-central1"
+    dataproc_cluster: str = "rankct"
+    # Where `rankct gcp stage-code` puts jobs/, the rankct package and the lock file for the
+    # cluster; empty: gs://<bucket>/rankct-code.
+    code_uri: str = ""
