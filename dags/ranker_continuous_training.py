@@ -23,6 +23,7 @@ from __future__ import annotations
 from airflow.sdk import CronDataIntervalTimetable, dag
 from rankct.airflow.assets import CHAMPION
 from rankct.airflow.defaults import EARLIEST_DAY, default_args
+from rankct.airflow.links import raw_gate_links
 from rankct.airflow.operators import (
     GateOperator,
     PublishingStageOperator,
@@ -51,7 +52,7 @@ PIPELINE = "rankct.pipeline"
 )
 def ranker_continuous_training() -> None:
     validate = StageOperator(task_id="validate_raw_data",
-                             stage=f"{PIPELINE}.prepare:validate_raw", links=["report"])
+                             stage=f"{PIPELINE}.prepare:validate_raw", links=raw_gate_links())
     features = spark_job("build_features", "build_features.py", ["--date", "{{ ds }}"])
     register = StageOperator(task_id="register_features",
                              stage=f"{PIPELINE}.prepare:apply_feature_repo")

@@ -192,8 +192,10 @@ class Prepared:  # what prepare_scoring pushes (the scoring DAG's arguments read
         return {{"day": "2026-11-05", "model": "/models/3/booster.ubj", "onnx": "/models/3/m.onnx",
                 "out": "/scores", "version": "3"}}
 job = task.render_template(task.job, {{"ds": "2026-11-05", "ti": Prepared(), **MACROS}})
+gate = dag.task_dict.get("validate_raw_data")
 print(json.dumps({{"type": type(task).__name__, "job": job, "region": task.region,
-                  "conn": task.gcp_conn_id}}))
+                  "conn": task.gcp_conn_id,
+                  "gate_links": sorted(l.name for l in gate.operator_extra_links) if gate else None}}))
 """
     env = {**airflow_env, "RANKCT_PROFILE": "gcp", "RANKCT__GCP__SPARK_RUNNER": "dataproc",
            "RANKCT__GCP__BUCKET": "market-ml", "RANKCT__GCP__DATAPROC_REGION": "europe-west1"}
@@ -212,3 +214,5 @@ print(json.dumps({{"type": type(task).__name__, "job": job, "region": task.regio
     args = list(job.pyspark_job.args)
     assert "2026-11-05" in args and args[-2:] == ["--profile", "gcp"]
     assert "{{" not in " ".join(args)
+    if seen["gate_links"] is not None:  # raw tables in BigQuery: data gate 1 links its job
+        assert seen["gate_links"] == ["BigQuery job", "Evidently report"]

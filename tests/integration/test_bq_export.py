@@ -62,3 +62,17 @@ def test_a_day_failing_the_gate_is_not_exported(bq_config, tiny_market, tmp_path
         export_day(missing, bq_config, tmp_path / "offline")
     assert "partition_exists" in str(err.value)
     assert not (tmp_path / "offline").exists()
+
+
+def test_the_daily_gate_on_bigquery_exports_the_day_and_links_its_jobs(
+        bq_config, tiny_market, tmp_path) -> None:
+    """The training DAG's validate_raw_data on a profile with raw tables in BigQuery."""
+    from rankct.pipeline.prepare import validate_raw
+
+    load_range(tiny_market, bq_config, DAYS[-1] - timedelta(days=7), DAYS[-1])
+    cfg = bq_config.model_copy(deep=True)
+    cfg.home = tmp_path / "home"
+    summary = validate_raw(cfg, DAYS[-1])
+    assert summary["passed"] and len(summary["bigquery_jobs"]) == 3
+    assert summary["bigquery_jobs"][-1] in summary["bigquery_url"]
+    assert (partition_path(cfg.data_root, "impressions", DAYS[-1]) / "_SUCCESS").exists()

@@ -54,3 +54,14 @@ def test_the_package_zip_is_reproducible_and_importable(tmp_path) -> None:
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                          check=True, env={"PATH": "/usr/bin:/bin"}).stdout
     assert out.strip().startswith(str(archive)), out
+
+
+def test_the_gate_links_its_bigquery_job_in_the_console() -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    from rankct.gcp.clients import job_console_url
+
+    url = urlsplit(job_console_url(_gcp_config(project="market", location="EU").gcp, "job_1"))
+    assert url.netloc == "console.cloud.google.com" and url.path == "/bigquery"
+    assert parse_qs(url.query) == {"project": ["market"], "j": ["bq:EU:job_1"],
+                                   "page": ["queryresults"]}

@@ -48,6 +48,21 @@ class DecisionRecordLink(_SummaryLink):
     summary_field = "decision_url"
 
 
+class BigQueryJobLink(_SummaryLink):
+    """Data gate 1's query of the day's rules in BigQuery (profiles with raw tables there)."""
+
+    name = "BigQuery job"
+    summary_field = "bigquery_url"
+
+
 # By the name a DAG gives them on a task (``StageOperator(links=["mlflow", "report"])``).
 LINKS: dict[str, _SummaryLink] = {"mlflow": MlflowLink(), "report": EvidentlyReportLink(),
-                                  "decision": DecisionRecordLink()}
+                                  "decision": DecisionRecordLink(), "bigquery": BigQueryJobLink()}
+
+
+def raw_gate_links() -> list[str]:
+    """Data gate 1's links: its report, and its BigQuery job where the profile keeps the raw
+    tables in BigQuery (chosen when the DAG file is parsed)."""
+    from rankct.config import load_config
+
+    return ["report", *(["bigquery"] if load_config().gcp.raw_store == "bigquery" else [])]

@@ -50,3 +50,13 @@ def bigquery_retry(gcp: GcpConfig) -> Retry:
 def dataset_id(gcp: GcpConfig, client: bigquery.Client) -> str:
     """``project.dataset`` of the raw tables (the client's project when none is configured)."""
     return f"{gcp.project or client.project}.{gcp.dataset}"
+
+
+def job_console_url(gcp: GcpConfig, job_id: str) -> str:
+    """The page of one BigQuery job in the console (``gcp.console_url``): its query, its
+    results and what it scanned."""
+    from urllib.parse import urlencode
+
+    query = {**({"project": gcp.project} if gcp.project else {}),
+             "j": f"bq:{gcp.location}:{job_id}", "page": "queryresults"}
+    return f"{gcp.console_url.rstrip('/')}?{urlencode(query)}"

@@ -31,6 +31,8 @@ class GcpConfig(BaseModel):
     # an emulator's errors would otherwise retry for minutes).
     retry_deadline_seconds: float = Field(120.0, gt=0)
     request_timeout_seconds: float = Field(60.0, gt=0)
+    # Where the Airflow task's "BigQuery job" link points (the gate's query of the day's rules).
+    console_url: str = "https://console.cloud.google.com/bigquery"
     # How the DAGs run the Spark jobs of jobs/: spark-submit to spark.master (a Dataproc
     # cluster's master is a Spark master too), or Dataproc's Jobs API (DataprocSubmitJobOperator).
     spark_runner: Literal["spark-submit", "dataproc"] = "spark-submit"

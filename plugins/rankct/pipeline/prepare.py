@@ -59,7 +59,15 @@ def validate_raw(config: RankctConfig, day: date,
     return run.write("validate_raw", {
         "day": day.isoformat(), "passed": True, "result": result.result_json,
         "report": result.report_html, "report_url": report_url,
-        **({"bigquery_jobs": result.jobs} if result.jobs else {})})
+        **(_bigquery_links(config, result.jobs) if result.jobs else {})})
+
+
+def _bigquery_links(config: RankctConfig, jobs: list[str]) -> dict[str, Any]:
+    """The gate's BigQuery job ids, and the console page of the last (every content rule in
+    one query: where a failure's rows are found) for the task's link."""
+    from rankct.gcp.clients import job_console_url
+
+    return {"bigquery_jobs": jobs, "bigquery_url": job_console_url(config.gcp, jobs[-1])}
 
 
 def _first_reason(failure: Exception) -> str:
