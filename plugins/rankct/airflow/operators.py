@@ -21,6 +21,7 @@ from typing import Any
 from airflow.sdk import BaseOperator, BranchMixIn, SkipMixin
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from rankct.airflow.gcp import use_connection_credentials
 from rankct.airflow.links import LINKS
 from rankct.airflow.runtime import run_config, run_day
 
@@ -60,6 +61,7 @@ class StageOperator(BaseOperator):
         try:
             fn = import_stage(self.stage)
             config, day = run_config(context), run_day(context)
+            use_connection_credentials(config)
             self.log.info("rankct stage %s for %s (profile %s, home %s)", self.stage, day,
                           config.profile, config.home)
             summary = fn(config, day, **self.stage_kwargs) or {}

@@ -3,17 +3,24 @@
 With an endpoint set (an emulator, a private endpoint) the client goes there with anonymous
 credentials; without one it goes to Google with the environment's credentials (Application
 Default Credentials). That choice is the only place rankct knows an endpoint may not be Google.
+Inside Airflow tasks the credentials are the connection ``google_cloud_default``'s, as the
+Google provider's hooks build them (key file, impersonation, anonymous: the connection says).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rankct.gcp.settings import GcpConfig
 
 if TYPE_CHECKING:
     from google.api_core.retry import Retry
+    from google.auth.credentials import Credentials
     from google.cloud import bigquery, storage
+
+# Set by use_credentials: where the clients' credentials come from, when not the environment.
+_credentials_source: Callable[[], Credentials] | None = None
 
 
 def _endpoint_options(endpoint: str) -> dict[str, Any]:
@@ -24,20 +31,34 @@ def _endpoint_options(endpoint: str) -> dict[str, Any]:
             "client_options": ClientOptions(api_endpoint=endpoint.rstrip("/"))}
 
 
+def use_credentials(source: Callable[[], Credentials] | None) -> None:
+    """Take the clients' credentials from ``source`` (Airflow tasks: the connection
+    ``google_cloud_default``, :mod:`rankct.airflow.gcp`) instead of the environment's; ``None``
+    goes back to Application Default Credentials (anonymous with an endpoint)."""
+    global _credentials_source
+    _credentials_source = source
+
+
+def _client_options(endpoint: str) -> dict[str, Any]:
+    options = _endpoint_options(endpoint) if endpoint else {}
+    if _credentials_source is not None:
+        options["credentials"] = _credentials_source()
+    return options
+
+
 def bigquery_client(gcp: GcpConfig) -> bigquery.Client:
     """A BigQuery client for ``gcp.project`` in ``gcp.location``."""
     from google.cloud import bigquery
 
-    extra = _endpoint_options(gcp.bigquery_endpoint) if gcp.bigquery_endpoint else {}
-    return bigquery.Client(project=gcp.project, location=gcp.location, **extra)
+    return bigquery.Client(project=gcp.project, location=gcp.location,
+                           **_client_options(gcp.bigquery_endpoint))
 
 
 def storage_client(gcp: GcpConfig) -> storage.Client:
     """A Cloud Storage client for ``gcp.project``."""
     from google.cloud import storage
 
-    extra = _endpoint_options(gcp.storage_endpoint) if gcp.storage_endpoint else {}
-    return storage.Client(project=gcp.project, **extra)
+    return storage.Client(project=gcp.project, **_client_options(gcp.storage_endpoint))
 
 
 def bigquery_retry(gcp: GcpConfig) -> Retry:

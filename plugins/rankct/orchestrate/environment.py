@@ -54,6 +54,7 @@ def airflow_environment(config: RankctConfig,
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_uri(config, env),
         "AIRFLOW_CONN_RANKCT_SPARK": json.dumps({"conn_type": "spark",
                                                  "host": config.spark.master}),
+        "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT": google_cloud_connection(config),
         # The spark-submit of this environment, and its Python for the driver and the workers.
         "PYSPARK_PYTHON": sys.executable,
         "PYSPARK_DRIVER_PYTHON": sys.executable,
@@ -70,3 +71,13 @@ def airflow_environment(config: RankctConfig,
                                                   env.get("PYTHONPATH", "")) if p),
     })
     return env
+
+
+def google_cloud_connection(config: RankctConfig) -> str:
+    """``google_cloud_default`` where the environment defines none: the profile's project and
+    Application Default Credentials; anonymous where the profile names an endpoint, as the
+    library's own clients are (rankct.gcp.clients)."""
+    gcp = config.gcp
+    extra = {**({"project": gcp.project} if gcp.project else {}),
+             **({"is_anonymous": True} if gcp.bigquery_endpoint or gcp.storage_endpoint else {})}
+    return json.dumps({"conn_type": "google_cloud_platform", "extra": extra})
