@@ -85,7 +85,7 @@ def _spawn(name: str, args: list[str], folder: Path, port: int, env: dict[str, s
     return Emulator(name, process.pid, f"http://127.0.0.1:{port}", str(log))
 
 
-def start(folder: Path | str, project: str, timeout: float = 60.0) -> EmulatorState:
+def start(folder: Path | str, project: str, timeout: float = 180.0) -> EmulatorState:
     """Start both emulators for ``project`` with their state under ``folder``; wait until both
     answer their health check. Raises if they are already running there or do not come up."""
     folder = Path(folder)
