@@ -13,19 +13,25 @@ from rankct.registry.store import open_store
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 
-def test_run_artifacts_go_to_the_bucket(bq_config, tmp_path, monkeypatch) -> None:
-    import mlflow
-
-    # Set, then removed: monkeypatch then removes what open_store sets when the test ends.
+def _with_bucket(bq_config, name: str, tmp_path: Path, monkeypatch):
+    """The test's gcp config with a new bucket of its own on the emulator, and MLflow's
+    artifact root in it; STORAGE_EMULATOR_HOST (which open_store sets) is removed afterwards."""
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", "unset-by-the-test")
     monkeypatch.delenv("STORAGE_EMULATOR_HOST")
     cfg = bq_config.model_copy(deep=True)
     cfg.home = tmp_path / "home"
-    bucket = f"artifacts-{bq_config.gcp.dataset.lower().replace('_', '-')}"[:60]
+    bucket = f"{name}-{bq_config.gcp.dataset.lower().replace('_', '-')}"[:60]
     cfg.gcp = cfg.gcp.model_copy(update={"bucket": bucket})
     cfg.mlflow = cfg.mlflow.model_copy(update={"artifact_root": f"gs://{bucket}/mlflow"})
+    storage_client(cfg.gcp).create_bucket(bucket)
+    return cfg, bucket
+
+
+def test_run_artifacts_go_to_the_bucket(bq_config, tmp_path, monkeypatch) -> None:
+    import mlflow
+
+    cfg, bucket = _with_bucket(bq_config, "artifacts", tmp_path, monkeypatch)
     client = storage_client(cfg.gcp)
-    client.create_bucket(bucket)
     store = open_store(cfg)
     payload = tmp_path / "model.onnx"
     payload.write_bytes(b"\x08\x07onnx-bytes")
@@ -40,15 +46,13 @@ def test_run_artifacts_go_to_the_bucket(bq_config, tmp_path, monkeypatch) -> Non
     assert Path(local).read_bytes() == payload.read_bytes()
 
 
-def test_stage_code_puts_what_the_dataproc_job_names_in_the_bucket(bq_config) -> None:
+def test_stage_code_puts_what_the_dataproc_job_names_in_the_bucket(bq_config, tmp_path,
+                                                                   monkeypatch) -> None:
     """`rankct gcp stage-code` uploads every object the Dataproc job message refers to."""
     from rankct.gcp.dataproc import code_archive, pyspark_job, stage_code
 
-    cfg = bq_config.model_copy(deep=True)
-    bucket = f"code-{bq_config.gcp.dataset.lower().replace('_', '-')}"[:60]
-    cfg.gcp = cfg.gcp.model_copy(update={"bucket": bucket})
+    cfg, bucket = _with_bucket(bq_config, "code", tmp_path, monkeypatch)
     client = storage_client(cfg.gcp)
-    client.create_bucket(bucket)
     staged = stage_code(cfg)
     job = pyspark_job(cfg, "build_features.py", ["--date", "2026-11-05"], "build_features")
     named = [job["pyspark_job"]["main_python_file_uri"], *job["pyspark_job"]["python_file_uris"]]
@@ -71,14 +75,7 @@ def test_the_deploy_workflow_fetches_and_checks_a_bundle_on_cloud_storage(
     from tests.unit.test_bundle import FEATURES, make_booster, make_data
     from tests.workflow import checkout, load_workflow, run_step
 
-    monkeypatch.setenv("STORAGE_EMULATOR_HOST", "unset-by-the-test")
-    monkeypatch.delenv("STORAGE_EMULATOR_HOST")
-    cfg = bq_config.model_copy(deep=True)
-    cfg.home = tmp_path / "home"
-    bucket = f"deploy-{bq_config.gcp.dataset.lower().replace('_', '-')}"[:60]
-    cfg.gcp = cfg.gcp.model_copy(update={"bucket": bucket})
-    cfg.mlflow = cfg.mlflow.model_copy(update={"artifact_root": f"gs://{bucket}/mlflow"})
-    storage_client(cfg.gcp).create_bucket(bucket)
+    cfg, _ = _with_bucket(bq_config, "deploy", tmp_path, monkeypatch)
     frame = make_data(seed=8)
     bundle = export_bundle(make_booster(frame), FEATURES, frame, tmp_path / "export", version=4)
     store = open_store(cfg)
