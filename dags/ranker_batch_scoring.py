@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from airflow.sdk import AssetOrTimeSchedule, CronDataIntervalTimetable, dag
 from rankct.airflow.assets import CHAMPION
-from rankct.airflow.defaults import EARLIEST_DAY, default_args
+from rankct.airflow.defaults import EARLIEST_DAY, default_args, schedule_end
 from rankct.airflow.operators import StageOperator
 from rankct.airflow.spark import MACROS, spark_job
 
@@ -32,6 +32,7 @@ def prepared(field: str) -> str:
         timetable=CronDataIntervalTimetable("0 6 * * *", timezone="UTC"), assets=CHAMPION),
     start_date=EARLIEST_DAY,  # any day the data has; catchup off
     catchup=False,
+    end_date=schedule_end(),
     max_active_runs=1,
     user_defined_macros=MACROS,
     tags=["rankct", "scoring"],

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from airflow.sdk import CronDataIntervalTimetable, dag
 from rankct.airflow.assets import CHAMPION
-from rankct.airflow.defaults import EARLIEST_DAY, default_args
+from rankct.airflow.defaults import EARLIEST_DAY, default_args, schedule_end
 from rankct.airflow.links import raw_gate_links
 from rankct.airflow.operators import (
     GateOperator,
@@ -43,6 +43,7 @@ PIPELINE = "rankct.pipeline"
     # catchup off, the scheduler still starts from the latest interval only.
     start_date=EARLIEST_DAY,
     catchup=False,
+    end_date=schedule_end(),
     max_active_runs=1,
     params=training_params(),
     user_defined_macros=MACROS,

@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from airflow.sdk import CronDataIntervalTimetable, dag
-from rankct.airflow.defaults import EARLIEST_DAY, default_args
+from rankct.airflow.defaults import EARLIEST_DAY, default_args, schedule_end
 from rankct.airflow.operators import StageOperator
 
 # task id: (stage, links)
@@ -36,6 +36,7 @@ CHECKS = {
     schedule=CronDataIntervalTimetable("0 7 * * *", timezone="UTC"),
     start_date=EARLIEST_DAY,  # any day the data has; catchup off
     catchup=False,
+    end_date=schedule_end(),
     max_active_runs=1,
     tags=["rankct", "monitoring"],
     doc_md=__doc__,

@@ -216,3 +216,46 @@ print(json.dumps({{"type": type(task).__name__, "job": job, "region": task.regio
     assert "{{" not in " ".join(args)
     if seen["gate_links"] is not None:  # raw tables in BigQuery: data gate 1 links its job
         assert seen["gate_links"] == ["BigQuery job", "Evidently report"]
+
+
+def test_a_replay_bounds_the_schedule_but_not_backfills_or_asset_runs(airflow_env) -> None:
+    """RANKCT_SCHEDULE_END: every DAG ends on that day (the scheduler starts no run of today's
+    interval on a replay), backfill intervals up to it are still there, and none is unset."""
+    probe = """
+import json, sys
+from datetime import datetime, UTC
+from airflow.dag_processing.dagbag import DagBag
+from airflow.serialization.serialized_objects import DagSerialization
+bag = DagBag(dag_folder=sys.argv[1], include_examples=False)
+assert not bag.import_errors, bag.import_errors
+out = {}
+for dag_id, dag in bag.dags.items():
+    serialized = DagSerialization.from_dict(DagSerialization.to_dict(dag))
+    infos = serialized.iter_dagrun_infos_between(datetime(2026, 11, 1, tzinfo=UTC),
+                                                 datetime(2026, 11, 5, 23, 59, 59, tzinfo=UTC))
+    out[dag_id] = [str(dag.end_date), len(list(infos))]
+print(json.dumps(out))
+"""
+    seen = {}
+    for end in ("2026-11-05", ""):
+        proc = subprocess.run([sys.executable, "-c", probe, str(DAG_FOLDER)],
+                              env={**airflow_env, "RANKCT_SCHEDULE_END": end},
+                              capture_output=True, text=True, check=False)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        import json
+
+        seen[end] = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert {v[0] for v in seen["2026-11-05"].values()} == {"2026-11-05 23:59:59+00:00"}
+    assert {v[1] for v in seen["2026-11-05"].values()} == {5}  # a backfill's five days
+    assert {v[0] for v in seen[""].values()} == {"None"}
+
+
+def test_a_schedule_end_that_is_not_a_date_says_so() -> None:
+    from rankct.airflow.defaults import schedule_end
+    from rankct.errors import ConfigError
+
+    assert schedule_end({}) is None
+    assert schedule_end({"RANKCT_SCHEDULE_END": "2026-11-05"}).isoformat() == \
+        "2026-11-05T23:59:59+00:00"
+    with pytest.raises(ConfigError, match="RANKCT_SCHEDULE_END='11/05' is not a date"):
+        schedule_end({"RANKCT_SCHEDULE_END": "11/05"})
