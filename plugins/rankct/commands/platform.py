@@ -44,7 +44,10 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
                             description="Run the training DAG (`airflow dags test`) for every "
                                         "day of a range, then batch scoring and monitoring for "
                                         "the newest day, and print the summary. The data root "
-                                        "holds raw/ in the contract (README).")
+                                        "holds raw/ in the contract (README). With --profile "
+                                        "prod, the stack's scheduler runs a backfill of the "
+                                        "range and the champion Asset starts scoring "
+                                        "(`rankct stack up` first).")
     p.add_argument("--data-root", type=Path,
                    help="folder holding raw/<table>/dt=... (default $RANKCT_HOME/data)")
     p.add_argument("--from", dest="start", type=iso_date, required=True, help="first day")
@@ -72,7 +75,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     from rankct.config import load_config
     from rankct.orchestrate.status import format_status, platform_status
 
-    status = platform_status(load_config(), runs=args.runs)
+    config = load_config()
+    if config.profile == "prod":  # the stack's MLflow server, with its login
+        from rankct.orchestrate.scheduler_run import attached_config
+
+        config, _ = attached_config(config)
+    status = platform_status(config, runs=args.runs)
     print(json.dumps(status, indent=2, default=str) if args.json else format_status(status))
     return 0
 

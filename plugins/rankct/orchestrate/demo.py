@@ -52,11 +52,17 @@ def run_demo(days: int = 14, scale: str = "small", seed: int = 7, fresh: bool = 
 
 
 def run_range(start: date, end: date, data_root=None) -> int:
-    """``rankct run``: the same loop over a user's own contract data (``data_root/raw``)."""
+    """``rankct run``: the same loop over a user's own contract data (``data_root/raw``);
+    on the prod profile through the stack's scheduler (:mod:`rankct.orchestrate.scheduler_run`)."""
     config, progress = load_config(), Progress()
     if data_root is not None:
         link_raw_data(config, data_root)
-    report = run_pipeline(config, start, end, progress=progress)
+    if config.profile == "prod":  # the stack's scheduler runs the DAGs, this process watches
+        from rankct.orchestrate.scheduler_run import run_on_stack
+
+        config, report = run_on_stack(config, start, end, progress)
+    else:
+        report = run_pipeline(config, start, end, progress=progress)
     text, document = summarize(config, report)
     print(text)
     return _exit_code(document, None)

@@ -57,7 +57,7 @@ class PipelineReport:
         return [outcome for _, outcome in self.days]
 
 
-def _features_built(config: RankctConfig, day: date) -> bool:
+def features_built(config: RankctConfig, day: date) -> bool:
     from rankct.features.build import FeaturePaths
 
     return (FeaturePaths(config.data_root).table("item_features", day) / SUCCESS_MARKER).exists()
@@ -90,7 +90,7 @@ def run_pipeline(config: RankctConfig, start: date, end: date, *,
         days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
         _runs([(TRAINING_DAG, day) for day in days], env, logs, progress,
               on_result=lambda r: report.days.append((r, day_outcome(config, r, progress))))
-        served = [d for d in reversed(days) if _features_built(config, d)]
+        served = [d for d in reversed(days) if features_built(config, d)]
         target = served[0] if served else None
         champion = any(outcome["state"] == Outcome.PROMOTED for outcome in report.outcomes())
         after = [dag for dag, wanted in ((SCORING_DAG, score), (MONITORING_DAG, monitor))

@@ -70,10 +70,19 @@ def summarize(config: RankctConfig, report: PipelineReport,
                      "beside it)")
     if plot:
         lines.append(f"  NDCG plot    {plot['png']} (MLflow: {plot['mlflow_url']})")
-    lines.append(f"  Airflow logs {config.home / 'airflow'}")
-    lines += ["", "  open the UIs: make ui  ->  Airflow " + config.ui.airflow_url
-              + f"  MLflow {config.ui.mlflow_url}  Evidently {config.ui.evidently_url}",
-              "  status:       .venv/bin/rankct status"]
+    uis = (f"Airflow {config.ui.airflow_url}  MLflow {config.ui.mlflow_url}  "
+           f"Evidently {config.ui.evidently_url}")
+    if config.profile == "prod":  # the stack's scheduler ran the tasks; its servers serve
+        from rankct.stack.settings import stack_home
+
+        lines.append(f"  Airflow logs {stack_home(config) / 'airflow' / 'logs'}")
+        lines += ["", f"  the stack serves the UIs: {uis}",
+                  ("  status:       .venv/bin/rankct status --profile prod; "
+                  "rankct stack status --profile prod")]
+    else:
+        lines.append(f"  Airflow logs {config.home / 'airflow'}")
+        lines += ["", f"  open the UIs: make ui  ->  {uis}",
+                  "  status:       .venv/bin/rankct status"]
     document = {"range": span, "seconds": report.seconds, "outcomes": outcomes,
                 "ndcg_by_day": json.loads(table.assign(day=table["day"].astype(str))
                                           .to_json(orient="records")),

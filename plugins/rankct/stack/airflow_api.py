@@ -73,11 +73,43 @@ class AirflowApi:
                         {"logical_date": logical_date, "conf": conf or {}})
         return run["dag_run_id"]
 
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        """One run's task instances (task_id, state, duration, try_number, ...)."""
+        return self.call("GET", f"{_run_path(dag_id, run_id)}/taskInstances?limit=100"
+                         )["task_instances"]
+
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
         """task id -> state of one run's task instances."""
-        path = (f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}"
-                "/taskInstances")
-        return {t["task_id"]: t["state"] for t in self.call("GET", path)["task_instances"]}
+        return {t["task_id"]: t["state"] for t in self.task_instances(dag_id, run_id)}
+
+    def dag_details(self, dag_id: str) -> dict[str, Any]:
+        return self.call("GET", f"/api/v2/dags/{dag_id}/details")
+
+    def create_backfill(self, dag_id: str, start: str, end: str,
+                        reprocess: str = "failed") -> dict[str, Any]:
+        """A backfill of the runs whose logical dates lie in ``start..end`` (ISO, UTC), one at
+        a time, oldest first; runs that succeeded before are kept (``reprocess``)."""
+        return self.call("POST", "/api/v2/backfills", {
+            "dag_id": dag_id, "from_date": start, "to_date": end, "max_active_runs": 1,
+            "run_backwards": False, "reprocess_behavior": reprocess})
+
+    def backfill(self, backfill_id: int) -> dict[str, Any]:
+        return self.call("GET", f"/api/v2/backfills/{backfill_id}")
+
+    def dag_runs(self, dag_id: str, **filters: str) -> list[dict[str, Any]]:
+        """The runs of ``dag_id``, oldest logical date first; ``filters`` are the API's query
+        parameters (``logical_date_gte``, ``run_type``, ``run_after_gte``, ...)."""
+        query = urllib.parse.urlencode({"order_by": "run_after", "limit": 100, **filters})
+        return self.call("GET", f"/api/v2/dags/{dag_id}/dagRuns?{query}")["dag_runs"]
+
+    def asset_events(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        """The Asset events that started a run (none for a run the timetable started)."""
+        return self.call("GET", f"{_run_path(dag_id, run_id)}/upstreamAssetEvents"
+                         )["asset_events"]
+
+
+def _run_path(dag_id: str, run_id: str) -> str:
+    return f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}"
 
 
 def stack_api(settings: StackSettings) -> AirflowApi:

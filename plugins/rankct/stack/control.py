@@ -192,3 +192,21 @@ def run_service(settings: StackSettings, name: str,
     env.update({k: environ[k] for k in service.env if k in environ})  # Compose's own win
     sys.stdout.flush()
     os.execvpe(service.argv[0], service.argv, env)
+
+
+def attach(settings: StackSettings, environ: dict[str, str] | None = None) -> StackSettings:
+    """The recorded stack's settings, for a client command (``rankct run``/``status``
+    ``--profile prod``): its client variables (MLflow's URL and login, the Spark master, Feast's
+    Redis) go into ``environ`` (default ``os.environ``) where not set already. Fails when no
+    stack is recorded, or when it serves another rankct home."""
+    environ = os.environ if environ is None else environ
+    if processes.read_state(settings.home) is None:
+        raise ServiceUnavailable(f"no stack is recorded under {settings.home}",
+                                 hint="rankct stack up --profile prod (same RANKCT_HOME)")
+    recorded = recorded_settings(settings)
+    if recorded.rankct_home != settings.rankct_home:
+        raise RankctError(f"the stack under {settings.home} serves {recorded.rankct_home}, "
+                          f"not {settings.rankct_home}", hint="use the stack's RANKCT_HOME")
+    for key, value in client_environment(recorded, load_secrets(recorded.home)).items():
+        environ.setdefault(key, value)
+    return recorded

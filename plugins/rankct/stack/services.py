@@ -66,6 +66,10 @@ def client_environment(settings: StackSettings, secrets: dict[str, str]) -> dict
         "MLFLOW_TRACKING_PASSWORD": secrets["mlflow_admin_password"],
         "RANKCT__SPARK__MASTER": settings.spark_master_url,
         "RANKCT__SPARK__DRIVER_MEMORY": "1g",  # executors do the work on the workers
+        # Two shuffle partitions per core of the cluster, not the profile's 64 (sized for a
+        # real cluster): on one machine's workers, most of a small day's time went to tasks.
+        "RANKCT__SPARK__SHUFFLE_PARTITIONS": str(
+            2 * settings.spark_workers * settings.spark_worker_cores),
         "RANKCT_SPARK_MASTER": settings.spark_master_url,  # Feast's offline store
         "RANKCT_REDIS": settings.feast_redis,
         "RANKCT__UI__AIRFLOW_URL": settings.airflow_url,
