@@ -34,6 +34,9 @@ _TRANSIENT_TYPES = (
     ("psycopg2", "OperationalError"),
     ("requests.exceptions", "ConnectionError"),
     ("requests.exceptions", "Timeout"),
+    # A server that kept answering 429/5xx through the client's own retries (MLflow's REST
+    # client retries those, then raises with this in its chain): its backend is down.
+    ("requests.exceptions", "RetryError"),
     ("redis.exceptions", "ConnectionError"),
     ("redis.exceptions", "TimeoutError"),
     ("redis.exceptions", "BusyLoadingError"),
