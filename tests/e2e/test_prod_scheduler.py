@@ -141,6 +141,10 @@ def prod_run(end_to_end, tmp_path_factory):
         seconds = time.monotonic() - began
         stop.set()
         killer.join(timeout=30)
+        # The same range again: nothing is trained twice, scoring is not re-run, monitoring is.
+        rerun = subprocess.run([RANKCT, "run", "--from", PROD_DAYS[0].isoformat(),
+                                "--to", PROD_DAYS[-1].isoformat()], env=env,
+                               capture_output=True, text=True, timeout=1200, check=False)
         client = dict(line.removeprefix("export ").split("=", 1) for line in subprocess.run(
             [RANKCT, "stack", "env"], env=env, capture_output=True, text=True,
             check=True).stdout.splitlines())
@@ -149,7 +153,8 @@ def prod_run(end_to_end, tmp_path_factory):
                                            capture_output=True, text=True, check=False).stdout)
         rankct_status = subprocess.run([RANKCT, "status", "--json"], env=env,
                                        capture_output=True, text=True, check=False)
-        yield {"env": env, "home": home, "run": run, "status": status, "killed": killed,
+        yield {"env": env, "home": home, "run": run, "rerun": rerun, "status": status,
+               "killed": killed,
                "seconds": seconds,
                "rankct_status": rankct_status,
                "client": {k: v.strip("'") for k, v in client.items()}}
@@ -229,6 +234,32 @@ def test_scoring_was_started_by_the_champion_asset_and_spark_ran_on_the_master(p
     announce(f"rankct run --profile prod: {len(training)} days through the scheduler "
              f"(CeleryExecutor) in {prod_run['seconds']:.0f} s, {len(apps)} Spark applications "
              "on the standalone master, scoring started by the champion Asset")
+
+
+def test_running_the_range_again_trains_nothing_twice(prod_run) -> None:
+    """A second `rankct run` over the same days: the backfill keeps every run that succeeded,
+    no promotion happens so no scoring run is started, the newest day is monitored again, and
+    the summary reports the same days."""
+    from rankct.config import load_config
+    from rankct.stack.airflow_api import stack_api
+    from rankct.stack.control import recorded_settings
+    from rankct.stack.settings import load_settings
+
+    rerun = prod_run["rerun"]
+    assert rerun.returncode == 3, rerun.stdout[-3000:] + rerun.stderr[-6000:]
+    table = [line for line in prod_run["run"].stdout.splitlines() if line.startswith("  2026-")]
+    assert table and table == [line for line in rerun.stdout.splitlines()
+                               if line.startswith("  2026-")]
+    assert "cleared, its checks run again" in rerun.stderr
+    env = prod_run["env"]
+    settings = recorded_settings(load_settings(load_config("prod", environ=env), environ=env))
+    api = stack_api(settings)
+    assert len(api.dag_runs(TRAINING_DAG)) == len(PROD_DAYS)
+    assert len(api.dag_runs("ranker_batch_scoring")) == 1
+    (monitoring,) = api.dag_runs("ranker_monitoring")
+    assert monitoring["state"] == "success"
+    assert {t["try_number"] for t in api.task_instances("ranker_monitoring",
+                                                        monitoring["dag_run_id"])} == {2}
 
 
 def test_a_killed_celery_worker_s_task_is_retried_on_the_other(prod_run) -> None:

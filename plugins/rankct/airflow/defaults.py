@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rankct.airflow.callbacks import alert_on_failure
+from rankct.errors import ConfigError
 
 # The DAGs' start_date. Airflow runs no task for a logical date before it, so it is earlier than
 # any interaction log: with catchup off, the scheduler still begins at the latest interval.
@@ -23,8 +24,6 @@ def schedule_end(environ: dict[str, str] | None = None) -> datetime | None:
     interval, today's, which such a deployment has no data for. Backfills and runs an Asset
     event starts are not bounded by it; a live deployment leaves it unset.
     """
-    from rankct.errors import ConfigError
-
     value = (os.environ if environ is None else environ).get("RANKCT_SCHEDULE_END", "").strip()
     if not value:
         return None

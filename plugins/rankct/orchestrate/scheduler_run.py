@@ -7,6 +7,10 @@ watches: it prints each task's state as the scheduler's executor runs it, reads 
 outcome when its run ends, then waits for the batch-scoring run that the champion Asset's
 event starts, and runs monitoring for the newest day. The report is the same
 :class:`~rankct.orchestrate.run.PipelineReport` the local loop makes, so the summary is too.
+
+Running the same range again is safe: the backfill keeps the days that succeeded, no new
+promotion means no new scoring run to wait for (the last one is reported), and the newest
+day's monitoring run is cleared and runs again.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from rankct.orchestrate.run import (
     day_outcome,
     features_built,
 )
+from rankct.pipeline.day import DayRun
 from rankct.pipeline.outcome import Outcome
 from rankct.stack.airflow_api import FINISHED, AirflowApi
 
@@ -160,30 +165,54 @@ def run_on_scheduler(config: RankctConfig, api: AirflowApi, logs: Path, start: d
         time.sleep(poll)
 
     promoted = any(o["state"] == Outcome.PROMOTED for o in report.outcomes())
-    if promoted:
+    # Runs that succeeded before are kept by the backfill (a re-run of the range): only a
+    # promotion made now sends a new Asset event; otherwise the last scoring run is reported.
+    promoted_now = any(
+        _parse(run["start_date"]) and _parse(run["start_date"]) >= asked
+        and DayRun(config, day).outcome()["state"] == Outcome.PROMOTED
+        for day, run in training_runs().items())
+    if promoted_now:
         report.scoring = _asset_triggered_scoring(api, watcher, asked, poll)
+    elif promoted:
+        report.scoring = _asset_triggered_scoring(api, watcher, None, poll)
     served = [d for d in reversed(days) if features_built(config, d)]
     if monitor and promoted and served:
-        api.set_paused(MONITORING_DAG, False)
-        run_id = api.trigger(MONITORING_DAG, _iso(served[0]))
-        progress.say(f"{served[0]}  {MONITORING_DAG}: run {run_id} created")
-        report.monitoring = watcher.wait(
-            MONITORING_DAG, lambda: _run(api, MONITORING_DAG, run_id), served[0], poll)
+        report.monitoring = _monitor(api, watcher, served[0], progress, poll)
     report.seconds = time.perf_counter() - began
     return report
+
+
+def _monitor(api: AirflowApi, watcher: RunWatcher, day: date, progress: Progress,
+             poll: float) -> DagRunResult:
+    """The monitoring run of ``day``: created, or, when one exists (a re-run), cleared so
+    that its checks run again on today's state."""
+    api.set_paused(MONITORING_DAG, False)
+    existing = api.dag_runs(MONITORING_DAG, logical_date_gte=_iso(day),
+                            logical_date_lte=_iso(day, end_of_day=True))
+    if existing:
+        run_id = existing[-1]["dag_run_id"]
+        api.clear_run(MONITORING_DAG, run_id)
+        progress.say(f"{day}  {MONITORING_DAG}: run {run_id} cleared, its checks run again")
+    else:
+        run_id = api.trigger(MONITORING_DAG, _iso(day))
+        progress.say(f"{day}  {MONITORING_DAG}: run {run_id} created")
+    return watcher.wait(MONITORING_DAG, lambda: _run(api, MONITORING_DAG, run_id), day, poll)
 
 
 def _run(api: AirflowApi, dag_id: str, run_id: str) -> dict[str, Any] | None:
     return next((r for r in api.dag_runs(dag_id) if r["dag_run_id"] == run_id), None)
 
 
-def _asset_triggered_scoring(api: AirflowApi, watcher: RunWatcher, since: datetime,
-                             poll: float) -> DagRunResult:
-    """The last scoring run the champion Asset's events started since ``since``, once no
-    scoring run is queued or running (several promotions may have started several)."""
+def _asset_triggered_scoring(api: AirflowApi, watcher: RunWatcher, since: datetime | None,
+                             poll: float) -> DagRunResult | None:
+    """The last scoring run the champion Asset's events started since ``since`` (ever, when
+    None), once no scoring run is queued or running (several promotions may have started
+    several)."""
     while True:
-        runs = api.dag_runs(SCORING_DAG, run_type="asset_triggered",
-                            run_after_gte=since.isoformat().replace("+00:00", "Z"))
+        after = {"run_after_gte": since.isoformat().replace("+00:00", "Z")} if since else {}
+        runs = api.dag_runs(SCORING_DAG, run_type="asset_triggered", **after)
+        if not runs and since is None:
+            return None  # no promotion ever started one
         if runs and all(r["state"] in RUN_FINISHED for r in runs):
             run = runs[-1]
             days = [e["extra"]["day"] for e in api.asset_events(SCORING_DAG, run["dag_run_id"])

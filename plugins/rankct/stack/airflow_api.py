@@ -102,6 +102,12 @@ class AirflowApi:
         query = urllib.parse.urlencode({"order_by": "run_after", "limit": 100, **filters})
         return self.call("GET", f"/api/v2/dags/{dag_id}/dagRuns?{query}")["dag_runs"]
 
+    def clear_run(self, dag_id: str, run_id: str) -> None:
+        """Clear every task of a run (the run is queued again): the scheduler runs it anew."""
+        self.call("POST", f"/api/v2/dags/{dag_id}/clearTaskInstances",
+                  {"dag_run_id": run_id, "dry_run": False, "only_failed": False,
+                   "reset_dag_runs": True})
+
     def asset_events(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
         """The Asset events that started a run (none for a run the timetable started)."""
         return self.call("GET", f"{_run_path(dag_id, run_id)}/upstreamAssetEvents"
