@@ -75,6 +75,7 @@ bench: setup
 	$(BIN)/python bench/train.py
 	$(BIN)/python bench/scoring.py
 	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/prod_profile.py
 
 lint: setup
 	$(BIN)/ruff check plugins jobs dags tests bench
