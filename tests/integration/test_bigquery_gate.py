@@ -4,6 +4,7 @@ every rule agrees (passed, observed, threshold, message) between the two engines
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import timedelta
 from pathlib import Path
@@ -133,7 +134,8 @@ def test_clean_day_passes_on_both_engines_rule_by_rule(bq_base, bq_config, tiny_
     assert bq.passed, bq.summary()
     assert bq.data_root == f"bigquery://{bq_config.gcp.project}.{bq_config.gcp.dataset}"
     assert Path(bq.result_json).exists()
-    assert len(bq.jobs) == 3  # columns, partitions, every content rule in one query
+    # Columns, partitions, the report's sample, every content rule in one query (linked).
+    assert len(bq.jobs) == 4
     rules = {c.rule for c in bq.checks}
     assert {"schema", "null_rate", "unique_key", "known_items", "known_users",
             "event_after_impression", "event_in_window", "volume_band",
@@ -141,6 +143,15 @@ def test_clean_day_passes_on_both_engines_rule_by_rule(bq_base, bq_config, tiny_
     assert not any(c.skipped for c in bq.checks if c.rule == "volume_band")
     on_spark = validate_partition(tiny_market, DAY, config, spark, reports_dir=tmp_path / "spark")
     assert_same_results(on_spark, bq)
+    # The same Evidently data summary as the Spark gate: the day's impressions with their
+    # events (the tiny day is under the sample bound: every row), the same columns.
+    metrics = [json.loads(Path(r.report_json).read_text())["metrics"] for r in (bq, on_spark)]
+    assert Path(bq.report_html).parent == Path(bq.result_json).parent
+    names = [sorted(m["metric_name"] for m in each) for each in metrics]
+    assert names[0] == names[1]
+    rows = [next(m["value"] for m in each if m["metric_name"].startswith("RowCount"))
+            for each in metrics]
+    assert rows[0] == rows[1] > 1000, rows
 
 
 def _drop_column(root: Path, table: str, column: str, day) -> None:
@@ -166,6 +177,7 @@ def test_each_planted_fault_fails_both_engines_with_the_same_message(
     bq = validate_bigquery(DAY, bq_config, reports_dir=tmp_path / "bq")
     on_spark = validate_partition(root, DAY, config, spark, reports_dir=tmp_path / "spark")
     assert not bq.passed and not on_spark.passed
+    assert (bq.report_html is None) == (on_spark.report_html is None)  # a report where Spark's
     failed = {(c.table, c.rule, c.column): c for c in bq.failures}
     assert EXPECTED[fault] in failed, bq.summary()
     message = failed[EXPECTED[fault]].message

@@ -73,6 +73,6 @@ def test_the_daily_gate_on_bigquery_exports_the_day_and_links_its_jobs(
     cfg = bq_config.model_copy(deep=True)
     cfg.home = tmp_path / "home"
     summary = validate_raw(cfg, DAYS[-1])
-    assert summary["passed"] and len(summary["bigquery_jobs"]) == 3
+    assert summary["passed"] and len(summary["bigquery_jobs"]) == 4
     assert summary["bigquery_jobs"][-1] in summary["bigquery_url"]
     assert (partition_path(cfg.data_root, "impressions", DAYS[-1]) / "_SUCCESS").exists()

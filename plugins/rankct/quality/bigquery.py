@@ -1,11 +1,12 @@
 """Data gate 1 in BigQuery: the rules of :mod:`rankct.quality.rules` as BigQuery jobs, before
 any data leaves BigQuery.
 
-Three query jobs a day: the tables' columns (``INFORMATION_SCHEMA.COLUMNS``), the row counts of
+Four query jobs a day: the tables' columns (``INFORMATION_SCHEMA.COLUMNS``), the row counts of
 the day and the trailing days beside their load records (partition present, complete, volume),
-and every content rule set rendered to one subquery, cross-joined into a single one-row result
-(as the Spark engine collects them in one action). The same ``record`` functions turn the counts
-into the same check results, JSON and failure text as the Spark gate.
+a bounded sample of the day for the Evidently data summary the Spark gate also writes, and every
+content rule set rendered to one subquery, cross-joined into a single one-row result (as the
+Spark engine collects them in one action). The same ``record`` functions turn the counts into
+the same check results, JSON and failure text as the Spark gate.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from rankct.quality.results import CheckResult, ValidationResult
 from rankct.quality.rules import Lookup, RuleSpec, day_specs
 
 if TYPE_CHECKING:
+    import pandas as pd
     from google.cloud import bigquery
 
 log = logging.getLogger(__name__)
@@ -111,6 +113,18 @@ class _Jobs:
         self.ids.append(job.job_id)
         return [dict(row.items()) for row in result]
 
+    def frame(self, sql: str) -> pd.DataFrame:
+        """A query's rows as a DataFrame, read as Arrow (no BigQuery Storage API needed)."""
+        from google.cloud import bigquery
+
+        retry = bigquery_retry(self.config.gcp)
+        params = [bigquery.ScalarQueryParameter("day", "DATE", self.day)]
+        job = self.client.query(sql, job_config=bigquery.QueryJobConfig(query_parameters=params),
+                                retry=retry, job_retry=retry)
+        rows = job.result(retry=retry, timeout=self.config.gcp.request_timeout_seconds)
+        self.ids.append(job.job_id)
+        return rows.to_arrow(create_bqstorage_client=False).to_pandas()
+
 
 def validate_bigquery(day: date, config: RankctConfig | None = None,
                       client: bigquery.Client | None = None,
@@ -126,6 +140,8 @@ def validate_bigquery(day: date, config: RankctConfig | None = None,
     first = day - timedelta(days=config.quality.volume_history_days)
     counts = _partition_counts(jobs, ds, record, set(columns), first)
     usable = _partition_checks(result, ds, record, columns, counts, day)
+    # Before the rules' query, which stays the last job: the one the task links.
+    sample = _report_sample(jobs, ds, usable, columns, counts, config.quality.report_sample_rows)
     specs = day_specs(usable, day, config.quality, config.labels)
     if specs:
         row = jobs.rows(render_checks(specs, ds, record))[0]
@@ -141,11 +157,41 @@ def validate_bigquery(day: date, config: RankctConfig | None = None,
                 history[previous] = counts.get(("rows", "impressions", previous), 0)
         check_volume(result, counts.get(("rows", "impressions", day), 0), history, day,
                      config.quality)
-    result.jobs = list(jobs.ids)
     out = gate_dir(reports_dir or config.reports_dir, day)
+    if sample is not None:  # the same Evidently data summary as the Spark gate's
+        from rankct.reports.data_summary import data_summary_report
+
+        html, js = data_summary_report(sample, out)
+        result.report_html, result.report_json = str(html), str(js)
+    result.jobs = list(jobs.ids)
     result.result_json = str(write_json_atomic(out / "result.json", result.to_dict()))
     log.info("%s (BigQuery jobs %s)", result.summary(), ", ".join(jobs.ids))
     return result
+
+
+def _report_sample(jobs: _Jobs, ds: str, usable: set[str], columns: dict[str, dict[str, Any]],
+                   counts: dict[tuple[str, str, date], int], max_rows: int
+                   ) -> pd.DataFrame | None:
+    """A bounded random sample of the day for the report, as the Spark gate takes it: the
+    impressions with their number of events when both tables are usable, else the first usable
+    table's rows."""
+    table = "impressions" if "impressions" in usable else next(
+        (t for t in TABLES if t in usable), None)
+    if table is None:
+        return None
+    rows = counts.get(("rows", table, jobs.day), 0)
+    listed = ", ".join(f"b.`{c}`" for c in columns[table])
+    sql = f"SELECT {listed}"
+    source = f"`{ds}.{table}` AS b"
+    if table == "impressions" and "events" in usable:
+        sql += ", COALESCE(e.events, 0) AS events"
+        source += (f" LEFT JOIN (SELECT request_id, item_id, COUNT(1) AS events FROM "
+                   f"`{ds}.events` WHERE {PARTITION_COLUMN} = @day GROUP BY request_id, "
+                   "item_id) AS e USING (request_id, item_id)")
+    sql += f" FROM {source} WHERE b.{PARTITION_COLUMN} = @day"
+    if rows > max_rows:
+        sql += f" AND RAND() < {min(1.0, 1.2 * max_rows / rows):.6f}"
+    return jobs.frame(f"{sql} LIMIT {max_rows}")
 
 
 def _exists(counts: dict[tuple[str, str, date], int], table: str, day: date) -> bool:
