@@ -63,3 +63,26 @@ def small_market(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("small_market")
     simulate(root, days=3, scale="small", seed=5, start=START)
     return root
+
+
+@pytest.fixture(scope="session")
+def gcp_emulators(tmp_path_factory):
+    """The BigQuery and Cloud Storage emulators of .venv-gcp, started once for the session.
+
+    Fails (never skips) when their environment is missing: `make setup-gcp` installs it.
+    """
+    from rankct.errors import RankctError
+    from rankct.gcp import emulators
+
+    try:
+        emulators.emulator_python()
+    except RankctError as exc:
+        pytest.fail(f"{exc}: the BigQuery tests need the emulators' environment")
+    folder = tmp_path_factory.mktemp("gcp_emulators")
+    state = emulators.start(folder, "rankct-test")
+    from tests.services import announce
+
+    announce(f"BigQuery tests use bqemulator at {state.url('bigquery')}, Cloud Storage tests "
+             f"gcp-storage-emulator at {state.url('storage')} (from .venv-gcp)")
+    yield state
+    emulators.stop(folder)

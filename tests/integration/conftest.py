@@ -56,27 +56,6 @@ def applied_redis(applied, spark):
         yield cfg
 
 
-@pytest.fixture(scope="session")
-def gcp_emulators(tmp_path_factory):
-    """The BigQuery and Cloud Storage emulators of .venv-gcp, started once for the session.
-
-    Fails (never skips) when their environment is missing: `make setup-gcp` installs it.
-    """
-    from rankct.errors import RankctError
-    from rankct.gcp import emulators
-
-    try:
-        emulators.emulator_python()
-    except RankctError as exc:
-        pytest.fail(f"{exc}: the BigQuery tests need the emulators' environment")
-    folder = tmp_path_factory.mktemp("gcp_emulators")
-    state = emulators.start(folder, "rankct-test")
-    announce(f"BigQuery tests use bqemulator at {state.url('bigquery')}, Cloud Storage tests "
-             f"gcp-storage-emulator at {state.url('storage')} (from .venv-gcp)")
-    yield state
-    emulators.stop(folder)
-
-
 @pytest.fixture()
 def bq_config(gcp_emulators, config, request):
     """The gcp profile pointed at the emulators, with a dataset of this test's own (deleted
