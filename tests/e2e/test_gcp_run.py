@@ -1,12 +1,12 @@
-"""The gcp profile end to end, on the emulators: five tiny simulated days loaded into the
-emulated BigQuery (`rankct bq load`), then `rankct run --profile gcp` over them. Every day's data
+"""The gcp profile end to end, on the emulators: five small simulated days (about 50k
+impressions each) loaded into the emulated BigQuery (`rankct bq load`), then `rankct run --profile gcp` over them. Every day's data
 gate 1 runs as BigQuery jobs and exports the validated day to the offline store, the Spark
 feature jobs, Feast (Redis online store, as Memorystore would be) and training run as on the
 other profiles, and the champion's export bundle is logged to MLflow's artifact root on the
 emulated gs://, where the deployment payload names it.
 
-The tiny market's models need the end-to-end tests' tolerant gate to be promoted
-(tests/e2e/conftest.py). Its own dataset, bucket and Redis db (10) are used.
+Models trained on two or three small days need the end-to-end tests' tolerant gate to be
+promoted (tests/e2e/conftest.py). Its own dataset, bucket and Redis db (10) are used.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 RANKCT = str(Path(sys.executable).parent / "rankct")
 DAYS = 5
-TOLERANT = {  # tests/e2e/conftest.py's settings for a tiny market
+SCALE = "small"  # about 50k impressions a day
+TOLERANT = {  # tests/e2e/conftest.py's settings for a young market
     "RANKCT__PIPELINE__MIN_HISTORY_DAYS": "3", "RANKCT__GATE__MIN_NDCG": "0.2",
     "RANKCT__GATE__BASELINE_MARGIN": "1.0", "RANKCT__GATE__N_RESAMPLES": "2000",
     "RANKCT__TRAINING__NUM_BOOST_ROUND": "60",
@@ -60,7 +61,7 @@ def gcp_run(gcp_emulators, tmp_path_factory):
     gcp = load_config("gcp", environ=env).gcp
     storage_client(gcp).create_bucket(bucket)
     data = tmp_path_factory.mktemp("gcp_market")
-    simulate(data, days=DAYS, scale="tiny", seed=11, start=START)
+    simulate(data, days=DAYS, scale=SCALE, seed=11, start=START)
     last = START + timedelta(days=DAYS - 1)
     try:
         load = subprocess.run([RANKCT, "bq", "load", "--data-root", str(data)], env=env,
@@ -117,5 +118,5 @@ def test_rankct_run_on_bigquery_leaves_a_champion_whose_bundle_is_on_gs(gcp_run,
     prefix = bundle_uri.removeprefix(f"gs://{bucket}/") + "/"
     bundle = [name for name in gcp_run["objects"] if name.startswith(prefix)]
     assert prefix + "model.onnx" in bundle, (prefix, gcp_run["objects"][:60])
-    announce(f"rankct run --profile gcp: {DAYS} tiny days from the emulated BigQuery, champion "
+    announce(f"rankct run --profile gcp: {DAYS} {SCALE} days from the emulated BigQuery, champion "
              f"v{version}, {len(bundle)} bundle objects under {bundle_uri}")
