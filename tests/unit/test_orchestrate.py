@@ -65,3 +65,38 @@ def test_airflow_environment_keeps_state_under_home_and_names_the_spark_master(c
     prod = airflow_environment(cfg, environ={
         "PATH": "/usr/bin", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql+psycopg2://x/af"})
     assert prod["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == "postgresql+psycopg2://x/af"
+
+
+class _OneTaskApi:
+    """The one call RunWatcher.look makes, answering one task in ``state``."""
+
+    def __init__(self, state: str) -> None:
+        self.state = state
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
+        return [{"task_id": "train", "state": self.state, "start_date": None, "try_number": 2}]
+
+
+def test_a_running_task_is_progress_and_nothing_running_is_a_stall(tmp_path) -> None:
+    """`rankct run --profile prod` gives up only when no task runs or changes state for the
+    stall time: a long task is not a stall, a queue nobody takes from is."""
+    import io
+    import time
+
+    from rankct.orchestrate.run import Progress
+    from rankct.orchestrate.scheduler_run import RunWatcher, SchedulerStalled
+
+    api, lines = _OneTaskApi("running"), io.StringIO()
+    watcher = RunWatcher(api, tmp_path, Progress(lines), stall_seconds=0.2)
+    run, day = {"dag_run_id": "backfill__x"}, date(2026, 11, 4)
+    for _ in range(3):  # longer than the stall time, running all along
+        watcher.look("ranker_continuous_training", run, day)
+        time.sleep(0.1)
+        watcher.check_stall("the run of 2026-11-04")
+    assert lines.getvalue().count("running (try 2)") == 1  # said once, when it changed
+    api.state = "queued"
+    watcher.look("ranker_continuous_training", run, day)
+    time.sleep(0.3)
+    with pytest.raises(SchedulerStalled, match="no task ran or changed state for 0 s while "
+                                               "waiting for the run of 2026-11-04"):
+        watcher.check_stall("the run of 2026-11-04")

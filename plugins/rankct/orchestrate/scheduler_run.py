@@ -42,7 +42,8 @@ RUN_FINISHED = {"success", "failed"}
 
 
 class SchedulerStalled(RankctError):
-    """The scheduler changed nothing for too long: a stuck task, or no executor slot."""
+    """Nothing ran and nothing changed for too long: a scheduler or executor that is down, or
+    no executor slot."""
 
 
 def _iso(day: date, end_of_day: bool = False) -> str:
@@ -80,12 +81,17 @@ class RunWatcher:
                 self.last_change = time.monotonic()
                 attempt = f" (try {task['try_number']})" if task["try_number"] > 1 else ""
                 self.progress.say(f"{day}  {dag_id}.{task['task_id']}: {task['state']}{attempt}")
+        if any(task["state"] == "running" for task in tasks):
+            # A long task is progress: a hung one ends at its execution_timeout, a lost one at
+            # the scheduler's heartbeat timeout. A stall is nothing running and nothing moving.
+            self.last_change = time.monotonic()
         return tasks
 
     def check_stall(self, what: str) -> None:
         if time.monotonic() - self.last_change > self.stall_seconds:
             raise SchedulerStalled(
-                f"no task changed state for {self.stall_seconds:.0f} s while waiting for {what}",
+                f"no task ran or changed state for {self.stall_seconds:.0f} s while waiting for "
+                f"{what}",
                 hint="rankct stack status --profile prod; see the stack's "
                      "airflow-scheduler.log and the task logs under " + str(self.logs))
 
@@ -131,7 +137,7 @@ def run_on_scheduler(config: RankctConfig, api: AirflowApi, logs: Path, start: d
     scoring run the champion's Asset event starts and run monitoring for the newest day.
 
     ``logs`` is the stack's Airflow log folder (task logs). ``stall_seconds``: how long no
-    task may change state before the wait fails naming what it waited for.
+    task may run or change state before the wait fails naming what it waited for.
     """
     if end < start:
         raise RankctError(f"--to {end} is before --from {start}")
