@@ -76,13 +76,14 @@ def _health_url(emulator: Emulator) -> str:
     return emulator.url + ("/healthz" if emulator.name == "bigquery" else "/")
 
 
-def _spawn(name: str, args: list[str], folder: Path, port: int, env: dict[str, str]) -> Emulator:
+def _spawn(name: str, args: list[str], folder: Path, port: int,
+           env: dict[str, str]) -> tuple[Emulator, subprocess.Popen]:
     log = folder / f"{name}.log"
     with log.open("ab") as out:
         process = subprocess.Popen([str(emulator_python()), str(LAUNCHER), name, *args],
                                    stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    env=env, start_new_session=True)
-    return Emulator(name, process.pid, f"http://127.0.0.1:{port}", str(log))
+    return Emulator(name, process.pid, f"http://127.0.0.1:{port}", str(log)), process
 
 
 def start(folder: Path | str, project: str, timeout: float = 180.0) -> EmulatorState:
@@ -101,24 +102,30 @@ def start(folder: Path | str, project: str, timeout: float = 180.0) -> EmulatorS
     env = {**os.environ, "HOME": str(home),
            "BQEMU_GCS_LOCAL_ROOT": str(storage_dir / ".cloudstorage")}
     rest, grpc, gcs = free_port(), free_port(), free_port()
-    emulators = [
+    spawned = [
         _spawn("bigquery", ["start", "--rest-port", str(rest), "--grpc-port", str(grpc),
                             "--project", project, "--log-level", "warning"], folder, rest, env),
         _spawn("storage", ["-d", str(storage_dir), "start", "--host", "127.0.0.1",
                            "--port", str(gcs)], folder, gcs, env),
     ]
-    state = EmulatorState(project, str(folder), emulators)
+    processes = {emulator.name: process for emulator, process in spawned}
+    state = EmulatorState(project, str(folder), [emulator for emulator, _ in spawned])
     write_json_atomic(folder / STATE_FILE, asdict(state))
     deadline = time.monotonic() + timeout
-    waiting = list(emulators)
+    waiting = list(state.emulators)
     while waiting and time.monotonic() < deadline:
         waiting = [e for e in waiting if not _healthy(_health_url(e))]
-        if any(not _alive(e) for e in waiting):
+        # Whether a child exited, from its exit status: /proc/<pid>/cmdline (what _alive reads
+        # for PIDs of another process) is empty for a moment after a process starts.
+        if any(processes[e.name].poll() is not None for e in waiting):
             break
         time.sleep(0.2)
     if waiting:
+        exits = {e.name: processes[e.name].poll() for e in waiting}
         stop(folder)
-        names = ", ".join(f"{e.name} (log {e.log})" for e in waiting)
+        names = ", ".join(f"{e.name} (" + (f"exited with {exits[e.name]}, " if exits[e.name]
+                                           is not None else "") + f"log {e.log})"
+                          for e in waiting)
         raise ServiceUnavailable(f"the emulators did not come up within {timeout:.0f}s: {names}",
                                  hint="read the log; `make setup-gcp` reinstalls their "
                                       "environment")
@@ -136,10 +143,16 @@ def read_state(folder: Path | str) -> EmulatorState | None:
 
 def _alive(emulator: Emulator) -> bool:
     """Whether the PID is still the launcher started for this emulator (not a reused PID)."""
-    try:
-        cmdline = Path(f"/proc/{emulator.pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
+    for _ in range(50):
+        try:
+            raw = Path(f"/proc/{emulator.pid}/cmdline").read_bytes()
+        except OSError:
+            return False
+        if raw:
+            break
+        # Empty for a moment after a process starts (and for good in a zombie): look again.
+        time.sleep(0.01)
+    cmdline = raw.split(b"\0")
     return str(LAUNCHER).encode() in cmdline and emulator.name.encode() in cmdline
 
 
