@@ -13,20 +13,15 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
+from rankct.stack.settings import free_port
+
 PG_BIN = Path("/usr/lib/postgresql") / (max(os.listdir("/usr/lib/postgresql"))
                                         if Path("/usr/lib/postgresql").is_dir() else "15") / "bin"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _wait(check, what: str, timeout: float = 30.0) -> None:

@@ -55,6 +55,17 @@ def _get_json(url: str, login: tuple[str, str] | None = None) -> dict:
         return json.loads(reply.read())
 
 
+def _stack_api(env: dict[str, str]):
+    """The API client of the stack recorded for ``env`` (its ports), logged in."""
+    from rankct.config import load_config
+    from rankct.stack.airflow_api import stack_api
+    from rankct.stack.control import recorded_settings
+    from rankct.stack.settings import load_settings
+
+    return stack_api(recorded_settings(load_settings(load_config("prod", environ=env),
+                                                     environ=env)))
+
+
 def _ancestors(pid: int) -> list[int]:
     """``pid`` and its parents, from /proc."""
     chain = []
@@ -223,14 +234,7 @@ def test_the_champion_is_the_local_ones_bytes_and_mlflow_serves_its_alias(prod_r
 
 
 def test_scoring_was_started_by_the_champion_asset_and_spark_ran_on_the_master(prod_run) -> None:
-    from rankct.config import load_config
-    from rankct.stack.airflow_api import stack_api
-    from rankct.stack.control import recorded_settings
-    from rankct.stack.settings import load_settings
-
-    env = prod_run["env"]
-    settings = recorded_settings(load_settings(load_config("prod", environ=env), environ=env))
-    api = stack_api(settings)
+    api = _stack_api(prod_run["env"])
     scoring = api.dag_runs("ranker_batch_scoring")
     assert [r["run_type"] for r in scoring] == ["asset_triggered"]
     assert scoring[0]["state"] == "success"
@@ -252,20 +256,13 @@ def test_running_the_range_again_trains_nothing_twice(prod_run) -> None:
     """A second `rankct run` over the same days: the backfill keeps every run that succeeded,
     no promotion happens so no scoring run is started, the newest day is monitored again, and
     the summary reports the same days."""
-    from rankct.config import load_config
-    from rankct.stack.airflow_api import stack_api
-    from rankct.stack.control import recorded_settings
-    from rankct.stack.settings import load_settings
-
     rerun = prod_run["rerun"]
     assert rerun.returncode == 3, rerun.stdout[-3000:] + rerun.stderr[-6000:]
     table = [line for line in prod_run["run"].stdout.splitlines() if line.startswith("  2026-")]
     assert table and table == [line for line in rerun.stdout.splitlines()
                                if line.startswith("  2026-")]
     assert "cleared, its checks run again" in rerun.stderr
-    env = prod_run["env"]
-    settings = recorded_settings(load_settings(load_config("prod", environ=env), environ=env))
-    api = stack_api(settings)
+    api = _stack_api(prod_run["env"])
     assert len(api.dag_runs(TRAINING_DAG)) == len(PROD_DAYS)
     assert len(api.dag_runs("ranker_batch_scoring")) == 1
     (monitoring,) = api.dag_runs("ranker_monitoring")
@@ -277,18 +274,11 @@ def test_running_the_range_again_trains_nothing_twice(prod_run) -> None:
 def test_a_killed_celery_worker_s_task_is_retried_on_the_other(prod_run) -> None:
     """The worker running the second day's feature job was killed mid-task: the task ran
     again (try 2) and succeeded, the dead worker is reported so, the day's run succeeded."""
-    from rankct.config import load_config
-    from rankct.stack.airflow_api import stack_api
-    from rankct.stack.control import recorded_settings
-    from rankct.stack.settings import load_settings
-
     killed = prod_run["killed"]
     task_id, day = KILLED
     assert killed.get("worker", "").startswith("airflow-worker-"), killed
     assert killed["try_number"] == 1
-    env = prod_run["env"]
-    settings = recorded_settings(load_settings(load_config("prod", environ=env), environ=env))
-    api = stack_api(settings)
+    api = _stack_api(prod_run["env"])
     (run,) = [r for r in api.dag_runs(TRAINING_DAG) if r["logical_date"][:10] == day.isoformat()]
     assert run["state"] == "success"
     task = {t["task_id"]: t for t in api.task_instances(TRAINING_DAG, run["dag_run_id"])}[task_id]
