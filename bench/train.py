@@ -84,7 +84,8 @@ def main() -> None:
                         help="threads per fit, both libraries (default 1: on a shared machine "
                              "OpenMP threads wait on each other; 0 = all cores)")
     parser.add_argument("--reuse", action="store_true",
-                        help="reuse the training set an earlier run with --home left there")
+                        help="reuse what an earlier run with the same --home left there: its "
+                             "training set, else its simulated days and feature tables")
     args = parser.parse_args()
     sample = DEFAULT_SAMPLE[args.scale] if args.sample is None else args.sample
     if args.days < args.skip_days + 3:
@@ -93,7 +94,7 @@ def main() -> None:
     home = args.home or Path(tempfile.mkdtemp(prefix="rankct-bench-train-"))
     os.environ["RANKCT_HOME"] = str(home)
     from rankct.config import load_config
-    from rankct.contract import truth_path
+    from rankct.contract import SUCCESS_MARKER, truth_path
     from rankct.evaluation.metrics import evaluate
     from rankct.features.build import build_range
     from rankct.online.feast_repo import feast_cli, feature_store
@@ -114,13 +115,20 @@ def main() -> None:
         _say(started, f"reusing {cached}")
         frame, reused = pd.read_parquet(cached), True
     else:
-        _say(started, f"simulating {args.days} days ({args.scale}) under {home}")
-        simulate(config.data_root, days=args.days, scale=args.scale, seed=args.seed)
-        _say(started, "building feature tables")
+        from rankct.features.build import FeaturePaths
         from rankct.training_set import training_set
 
         spark = get_spark(config.spark)
-        build_range(spark, config.data_root, first, last, config)
+        built = [FeaturePaths(config.data_root).table("item_features", first + timedelta(days=i))
+                 / SUCCESS_MARKER for i in range(args.days)]
+        if args.reuse and all(path.exists() for path in built):
+            # A run that failed after its feature build (at medium, half an hour) left them.
+            _say(started, f"reusing the simulated days and feature tables under {home}")
+        else:
+            _say(started, f"simulating {args.days} days ({args.scale}) under {home}")
+            simulate(config.data_root, days=args.days, scale=args.scale, seed=args.seed)
+            _say(started, "building feature tables")
+            build_range(spark, config.data_root, first, last, config)
         feast_cli(config, "apply")
         _say(started, f"training set {first + timedelta(days=args.skip_days)}..{last} "
                       f"({sample:.0%} of requests)")

@@ -23,12 +23,12 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 class SparkConfig(BaseModel):
-    """Where Spark runs. With ``remote`` (a Spark Connect URL, ``sc://host:port``) every task
-    and job of a run attaches to that long-lived server instead of starting a JVM of its own;
-    ``rankct run`` / ``make run`` / ``make ui`` start one for the local profile."""
+    """Where Spark runs. With ``remote`` (``sc://host:port``) every task and job of a run
+    attaches to that server; ``rankct run`` / ``make ui`` start one on the local profile."""
 
     master: str = "local[*]"
     driver_memory: str = "4g"
+    max_result_size: str = "3g"  # one collect (a whole training set); Spark's 1g is too small
     shuffle_partitions: int = 8
     ui_enabled: bool = False
     remote: str | None = None

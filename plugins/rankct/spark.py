@@ -54,6 +54,7 @@ def server_settings(config: SparkConfig) -> dict[str, str]:
     scratch = scratch_dir()
     return {
         "spark.driver.memory": config.driver_memory,
+        "spark.driver.maxResultSize": config.max_result_size,
         "spark.ui.enabled": str(config.ui_enabled).lower(),
         "spark.ui.showConsoleProgress": "false",
         # The JVM <-> Python worker streams (batch scoring's Arrow batches) buffer 1 MB, not
