@@ -46,6 +46,19 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def prepare_history(cfg, days, spark=None) -> None:
+    """The stages a DAG run of each of ``days`` runs before its history check, with the
+    library: data gate 1, features, Feast's apply, materialization."""
+    from rankct.pipeline import prepare
+
+    for day in days:
+        prepare.validate_raw(cfg, day, spark)
+        prepare.build_features(cfg, day, spark)
+    prepare.apply_feature_repo(cfg)
+    for day in days:
+        prepare.materialize(cfg, day)
+
+
 @dataclass
 class EndToEnd:
     config: object
@@ -56,7 +69,6 @@ class EndToEnd:
 @pytest.fixture(scope="session")
 def end_to_end(config, spark, spark_connect, tmp_path_factory) -> EndToEnd:
     from rankct.orchestrate.run import run_pipeline
-    from rankct.pipeline import prepare
     from rankct.simulate import simulate
 
     cfg = config.model_copy(deep=True)
@@ -77,12 +89,7 @@ def end_to_end(config, spark, spark_connect, tmp_path_factory) -> EndToEnd:
         f"http://127.0.0.1:{free_port()}" for _ in range(3))
     simulate(cfg.data_root, days=len(DAYS), scale="tiny", seed=11, start=START,
              faults={"events_before_impression": BAD_DAY.isoformat()})
-    for day in DAYS[:3]:  # history the first DAG run trains on
-        prepare.validate_raw(cfg, day, spark)
-        prepare.build_features(cfg, day, spark)
-    prepare.apply_feature_repo(cfg)
-    for day in DAYS[:3]:
-        prepare.materialize(cfg, day)
+    prepare_history(cfg, DAYS[:3], spark)  # history the first DAG run trains on
     env = config_environment(cfg)
     report = run_pipeline(cfg, DAYS[3], DAYS[5], extra_env=env)
     return EndToEnd(cfg, report, env)

@@ -59,15 +59,20 @@ def _get_json(url: str, login: tuple[str, str] | None = None) -> dict:
         return json.loads(reply.read())
 
 
-def _stack_api(env: dict[str, str]):
-    """The API client of the stack recorded for ``env`` (its ports), logged in."""
+def _stack_settings(env: dict[str, str]):
+    """The settings of the stack recorded for ``env`` (its ports, its folder)."""
     from rankct.config import load_config
-    from rankct.stack.airflow_api import stack_api
     from rankct.stack.control import recorded_settings
     from rankct.stack.settings import load_settings
 
-    return stack_api(recorded_settings(load_settings(load_config("prod", environ=env),
-                                                     environ=env)))
+    return recorded_settings(load_settings(load_config("prod", environ=env), environ=env))
+
+
+def _stack_api(env: dict[str, str]):
+    """The API client of the stack recorded for ``env``, logged in."""
+    from rankct.stack.airflow_api import stack_api
+
+    return stack_api(_stack_settings(env))
 
 
 def _ancestors(pid: int) -> list[int]:
@@ -84,16 +89,11 @@ def _kill_the_worker_running(env: dict[str, str], task_id: str, day, seen: dict,
     """Wait until ``task_id`` of ``day``'s training run is running, then SIGKILL the process
     group of the Celery worker it runs under (the worker, its pool, the task's supervisor and
     process, their Spark driver). Records what it killed in ``seen``."""
-    from rankct.config import load_config
     from rankct.stack import processes
-    from rankct.stack.airflow_api import stack_api
-    from rankct.stack.control import recorded_settings
-    from rankct.stack.settings import load_settings
 
-    settings = recorded_settings(load_settings(load_config("prod", environ=env), environ=env))
     workers = {entry["pid"]: entry["name"] for entry in processes.read_state(
-        settings.home)["services"] if entry["name"].startswith("airflow-worker")}
-    api = stack_api(settings)
+        _stack_settings(env).home)["services"] if entry["name"].startswith("airflow-worker")}
+    api = _stack_api(env)
     while not stop.wait(1.0):
         try:
             runs = [r for r in api.dag_runs(TRAINING_DAG)
@@ -126,15 +126,12 @@ from datetime import date
 from rankct.config import load_config
 from rankct.errors import StageSkipped
 from rankct.pipeline import prepare
+from tests.e2e.conftest import prepare_history
 
 config = load_config("prod")
 days = [date.fromisoformat(d) for d in sys.argv[1:]]
+prepare_history(config, days)
 for day in days:
-    prepare.validate_raw(config, day)
-    prepare.build_features(config, day)
-prepare.apply_feature_repo(config)
-for day in days:
-    prepare.materialize(config, day)
     try:
         prepare.check_history(config, day)
     except StageSkipped:
@@ -153,9 +150,12 @@ def _stack_client_env(env: dict[str, str]) -> dict[str, str]:
 def _prepare_history(env: dict[str, str], days) -> None:
     """``days``' warm-up stages on the stack's profile (Feast's Redis db, the stack's MLflow),
     with a local Spark: a short process need not hold the cluster's executors."""
-    client = {**env, **_stack_client_env(env), "RANKCT__SPARK__MASTER": "local[2]"}
+    root = Path(__file__).resolve().parents[2]
+    client = {**env, **_stack_client_env(env), "RANKCT__SPARK__MASTER": "local[2]",
+              "PYTHONPATH": os.pathsep.join([str(root / "plugins"), str(root)])}
     prepared = subprocess.run([sys.executable, "-c", _PREPARE, *map(str, days)], env=client,
-                              capture_output=True, text=True, timeout=600, check=False)
+                              cwd=root, capture_output=True, text=True, timeout=600,
+                              check=False)
     assert prepared.returncode == 0, prepared.stdout[-3000:] + prepared.stderr[-6000:]
 
 
@@ -317,7 +317,7 @@ def test_running_the_range_again_trains_nothing_twice(prod_run) -> None:
 
 
 def test_a_killed_celery_worker_s_task_is_retried_on_the_other(prod_run) -> None:
-    """The worker running the second day's feature job was killed mid-task: the task ran
+    """The worker running the third day's feature job was killed mid-task: the task ran
     again (try 2) and succeeded, the dead worker is reported so, the day's run succeeded."""
     killed = prod_run["killed"]
     task_id, day = KILLED
