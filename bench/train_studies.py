@@ -36,11 +36,12 @@ def truth_ndcg(test: pd.DataFrame, scores: np.ndarray) -> float:
     return evaluate(test.assign(score=scores), label="grade_if_examined").ndcg[10]
 
 
-def ablation(fit: Fit, train: pd.DataFrame, test: pd.DataFrame,
-             features: list[str]) -> list[tuple[str, int, float]]:
-    """(what was left out, features kept, test NDCG@10 on the truth): all features first, then
+def ablation(fit: Fit, train: pd.DataFrame, test: pd.DataFrame, features: list[str],
+             full_scores: np.ndarray) -> list[tuple[str, int, float]]:
+    """(what was left out, features kept, test NDCG@10 on the truth): all features first (the
+    test scores of the model fitted on them, ``full_scores``, which the bench already has), then
     each group dropped, then every group dropped at once (the features before issue 16)."""
-    rows = [("nothing (all features)", len(features), truth_ndcg(test, fit(train, features)))]
+    rows = [("nothing (all features)", len(features), truth_ndcg(test, full_scores))]
     new = {c for name, columns in ABLATION.items() if not name.startswith(("freshness", "seller"))
            for c in columns}
     for name, columns in [*ABLATION.items(), ("all the new groups", sorted(new))]:
@@ -50,20 +51,20 @@ def ablation(fit: Fit, train: pd.DataFrame, test: pd.DataFrame,
     return rows
 
 
-def size_curve(fit: Fit, train: pd.DataFrame, test: pd.DataFrame,
-               features: list[str]) -> list[tuple[int, float | None, float]]:
-    """(training requests, test NDCG@10 on the truth or None when the split is smaller, seconds):
-    the newest requests of the train split, as the daily run's window keeps the newest days."""
+def size_curve(fit: Fit, train: pd.DataFrame, test: pd.DataFrame, features: list[str],
+               full_scores: np.ndarray) -> list[tuple[int, float, float | None]]:
+    """(training requests, test NDCG@10 on the truth, fit seconds): the newest requests of the
+    train split, as the daily run's window keeps the newest days, for each of
+    ``TRAINING_SIZES`` below the split's size, then the whole split (``full_scores``, the main
+    table's fit, whose seconds the main table prints)."""
     requests = train.groupby("request_id", sort=False)["event_timestamp"].min().sort_values()
-    rows = []
-    for size in TRAINING_SIZES:
-        if size > len(requests):
-            rows.append((size, None, 0.0))
-            continue
+    rows: list[tuple[int, float, float | None]] = []
+    for size in (s for s in TRAINING_SIZES if s < len(requests)):
         kept = train[train["request_id"].isin(requests.index[-size:])]
         started = time.perf_counter()
         score = truth_ndcg(test, fit(kept, features))
         rows.append((size, score, time.perf_counter() - started))
+    rows.append((len(requests), truth_ndcg(test, full_scores), None))
     return rows
 
 
@@ -96,8 +97,8 @@ def print_studies(ablated: list, sizes: list, estimates: list, objective: str) -
         print(f"  {'without ' + name:<66} {kept:>3} features {score:.4f} {score - full:+.4f}")
     print(f"\n  training-set size ({objective}, the newest requests of the train split)")
     for size, score, seconds in sizes:
-        value = f"{score:.4f}  fit {seconds:5.1f}s" if score is not None else "n/a (fewer)"
-        print(f"  {size:>9,} requests  NDCG@10 truth {value}")
+        fitted = f"fit {seconds:5.1f}s" if seconds is not None else "(the whole split)"
+        print(f"  {size:>9,} requests  NDCG@10 truth {score:.4f}  {fitted}")
     print("\n  position-debiased estimate (the model gate's) against the hidden truth")
     print(f"  {'ranking':<34} {'debiased DCG@10':>16} {'truth DCG@10':>13} {'bias':>7} "
           f"{'truth NDCG@10':>14}")
