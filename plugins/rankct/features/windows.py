@@ -43,21 +43,51 @@ def smoothed_ctr(clicks: Column, impressions: Column, prior: float) -> Column:
     return (clicks + SMOOTHING * prior) / (impressions + SMOOTHING)
 
 
+def _doubles(daily: DataFrame, names: tuple[str, ...]) -> list[str]:
+    from pyspark.sql.types import DoubleType
+
+    return [n for n in names if isinstance(daily.schema[n].dataType, DoubleType)]
+
+
+def _day_ordered_sum(days: Column, name: str, within: int | None = None) -> Column:
+    """The sum of ``name`` over ``days`` (a day_back-sorted array of structs), added day by day
+    from the newest (within ``within`` days), nulls skipped: the order in which Spark added
+    them when each day was a partition of its own. Floating-point sums depend on their order,
+    and the daily partitions are now read in one scan that orders them by file size."""
+    from pyspark.sql import functions as F
+
+    kept = days if within is None else F.filter(days, lambda x: x["day_back"] < within)
+    return F.aggregate(kept, F.lit(0.0),
+                       lambda total, x: total + F.coalesce(x[name], F.lit(0.0)))
+
+
+def _days_of(names: list[str]) -> Column:
+    from pyspark.sql import functions as F
+
+    return F.sort_array(F.collect_list(F.struct("day_back", *names))).alias("_days")
+
+
 def windowed(daily: DataFrame, key: list[str], prefix: str = "",
              extra: tuple[str, ...] = ()) -> DataFrame:
     """Sum ``daily`` counts (column ``day_back``: 0 for the as-of day, 1 the day before...) over
     the 1, 7 and 30-day windows, one column per count (and ``extra`` sum) and window."""
     from pyspark.sql import functions as F
 
-    aggs = []
+    doubles = _doubles(daily, extra)
+    aggs, columns = [], []
     for days in WINDOWS:
         inside = F.col("day_back") < days
-        for count in ("impressions", "clicks", "favourites", "purchases"):
-            aggs.append(F.sum(F.when(inside, F.col(count)).otherwise(0)).cast("long")
-                        .alias(f"{prefix}{count}_{days}d"))
-        aggs += [F.sum(F.when(inside, F.col(name)).otherwise(0)).alias(f"{prefix}{name}_{days}d")
-                 for name in extra]
-    return daily.groupBy(*key).agg(*aggs)
+        for name in ("impressions", "clicks", "favourites", "purchases", *extra):
+            alias = f"{prefix}{name}_{days}d"
+            if name in doubles:
+                columns.append(_day_ordered_sum(F.col("_days"), name, days).alias(alias))
+                continue
+            total = F.sum(F.when(inside, F.col(name)).otherwise(0))
+            aggs.append((total if name in extra else total.cast("long")).alias(alias))
+            columns.append(F.col(alias))
+    if not doubles:
+        return daily.groupBy(*key).agg(*aggs)
+    return daily.groupBy(*key).agg(*aggs, _days_of(doubles)).select(*key, *columns)
 
 
 def _global_ctr(daily: DataFrame, per: str = "impressions") -> dict[int, float]:
@@ -68,7 +98,20 @@ def _global_ctr(daily: DataFrame, per: str = "impressions") -> dict[int, float]:
         F.sum(F.when(F.col("day_back") < d, F.col("clicks"))).alias(f"c{d}") for d in WINDOWS
     ], *[F.sum(F.when(F.col("day_back") < d, F.col(per))).alias(f"i{d}")
          for d in WINDOWS]).first()
-    return {d: (row[f"c{d}"] or 0) / row[f"i{d}"] if row[f"i{d}"] else 0.0 for d in WINDOWS}
+    clicks = {d: row[f"c{d}"] for d in WINDOWS}
+    if _doubles(daily, (per,)):
+        # Each day's rows summed in file order, then the days added newest first: the order
+        # of the thirty one-day partitions this was once read as.
+        by_day = dict(daily.groupBy("day_back").agg(F.sum(per).alias("s")).collect())
+        totals = {}
+        for d in WINDOWS:
+            total = None
+            for back in sorted(b for b in by_day if b < d and by_day[b] is not None):
+                total = (0.0 if total is None else total) + by_day[back]
+            totals[d] = total
+    else:
+        totals = {d: row[f"i{d}"] for d in WINDOWS}
+    return {d: (clicks[d] or 0) / totals[d] if totals[d] else 0.0 for d in WINDOWS}
 
 
 def _mean(total: str, count: str) -> Column:
@@ -195,7 +238,8 @@ def affinity(daily: DataFrame, key: str) -> DataFrame:
         F.sum("impressions").cast("long").alias("impressions"),
         F.sum(F.col("clicks") + F.col("favourites")).cast("long").alias("engaged"),
         F.sum("purchases").cast("long").alias("purchases"),
-        F.sum("logged_rank_sum").alias("logged_rank_sum"), F.sum("ranked").alias("ranked"))
+        _days_of(["logged_rank_sum"]), F.sum("ranked").alias("ranked"),
+    ).withColumn("logged_rank_sum", _day_ordered_sum(F.col("_days"), "logged_rank_sum"))
     total = F.sum("engaged").over(Window.partitionBy("user_id"))
     return sums.select(
         "user_id", key,
