@@ -85,33 +85,29 @@ def windowed(daily: DataFrame, key: list[str], prefix: str = "",
             total = F.sum(F.when(inside, F.col(name)).otherwise(0))
             aggs.append((total if name in extra else total.cast("long")).alias(alias))
             columns.append(F.col(alias))
-    if not doubles:
-        return daily.groupBy(*key).agg(*aggs)
-    return daily.groupBy(*key).agg(*aggs, _days_of(doubles)).select(*key, *columns)
+    days = [_days_of(doubles)] if doubles else []
+    return daily.groupBy(*key).agg(*aggs, *days).select(*key, *columns)
 
 
 def _global_ctr(daily: DataFrame, per: str = "impressions") -> dict[int, float]:
-    """Clicks per ``per`` (impressions, or expected examinations) of each whole window."""
+    """Clicks per ``per`` (impressions, or expected examinations) of each whole window.
+
+    Summed per day in Spark, then the days added newest first here: the order of the thirty
+    one-day partitions this was once read as, which a floating-point ``per`` depends on."""
+    from functools import reduce
+    from operator import add
+
     from pyspark.sql import functions as F
 
-    row = daily.agg(*[
-        F.sum(F.when(F.col("day_back") < d, F.col("clicks"))).alias(f"c{d}") for d in WINDOWS
-    ], *[F.sum(F.when(F.col("day_back") < d, F.col(per))).alias(f"i{d}")
-         for d in WINDOWS]).first()
-    clicks = {d: row[f"c{d}"] for d in WINDOWS}
-    if _doubles(daily, (per,)):
-        # Each day's rows summed in file order, then the days added newest first: the order
-        # of the thirty one-day partitions this was once read as.
-        by_day = dict(daily.groupBy("day_back").agg(F.sum(per).alias("s")).collect())
-        totals = {}
-        for d in WINDOWS:
-            total = None
-            for back in sorted(b for b in by_day if b < d and by_day[b] is not None):
-                total = (0.0 if total is None else total) + by_day[back]
-            totals[d] = total
-    else:
-        totals = {d: row[f"i{d}"] for d in WINDOWS}
-    return {d: (clicks[d] or 0) / totals[d] if totals[d] else 0.0 for d in WINDOWS}
+    days = sorted(daily.groupBy("day_back")
+                  .agg(F.sum("clicks").alias("clicks"), F.sum(per).alias("per")).collect())
+    ratios = {}
+    for d in WINDOWS:
+        inside = [row for row in days if row["day_back"] < d]
+        clicks = sum(row["clicks"] or 0 for row in inside)
+        total = reduce(add, [row["per"] for row in inside if row["per"] is not None], 0)
+        ratios[d] = clicks / total if total else 0.0
+    return ratios
 
 
 def _mean(total: str, count: str) -> Column:
