@@ -100,8 +100,8 @@ def training_set(spark: SparkSession, data_root: Path | str, start: date, end: d
     into the driver, and a medium marketplace's week (7M impressions) does not fit in it.
     """
     from rankct.online.feast_repo import feature_store
+    from rankct.online.historical import historical_features
 
-    store = feature_store(config)
     # Counted, bounded (Feast reads the first and last timestamps) and joined from one cache:
     # otherwise the labelling join runs once for each.
     labelled = labelled_requests(spark, data_root, window_days(start, end, skip), config).persist()
@@ -113,9 +113,8 @@ def training_set(spark: SparkSession, data_root: Path | str, start: date, end: d
                 log.info("training set of %s..%s: %s requests, keeping a hashed %.1f%% of them",
                          start, end, f"{requests:,}", 100 * capped)
             share = capped
-        job = store.get_historical_features(entity_df=sample_requests(labelled, share),
-                                            features=store.get_feature_service(service))
-        frame = job.to_df()
+        frame = historical_features(feature_store(config), sample_requests(labelled, share),
+                                    service).to_df()
     finally:
         labelled.unpersist()
     return in_request_order(frame)

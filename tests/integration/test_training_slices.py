@@ -53,16 +53,19 @@ def _slice_files(cfg) -> dict[str, int]:
     return {p.parent.name: p.stat().st_mtime_ns for p in root.glob("dt=*/part-0.parquet")}
 
 
-def test_a_moving_window_reads_back_what_one_join_gives(built, spark) -> None:
+def test_a_moving_window_reads_back_what_one_join_gives(built, spark, caplog) -> None:
     whole, sliced = _both(built, spark, DAYS[1], DAYS[3])
     _same(whole, sliced)
     first = _slice_files(built)
     assert set(first) == {f"dt={d}" for d in DAYS[1:4]}
 
-    # The next day's window: DAYS[1..2] are read back untouched; DAYS[3] is joined again now
-    # that the next day's events (which can label its late impressions) are in the window.
-    whole, sliced = _both(built, spark, DAYS[1], DAYS[4])
+    # The next day's window: DAYS[1..2] are read back untouched; DAYS[3] is graded again now
+    # that the next day's events (which can label its late impressions) are in the window, its
+    # joined features kept; DAYS[4] is joined.
+    with caplog.at_level("INFO", logger="rankct.training_slices"):
+        whole, sliced = _both(built, spark, DAYS[1], DAYS[4])
     _same(whole, sliced)
+    assert f"{DAYS[4]} joined, {DAYS[3]} graded again, 2 reused" in caplog.text
     second = _slice_files(built)
     assert {k: second[k] for k in (f"dt={DAYS[1]}", f"dt={DAYS[2]}")} == \
         {k: first[k] for k in (f"dt={DAYS[1]}", f"dt={DAYS[2]}")}
