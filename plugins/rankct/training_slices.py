@@ -165,9 +165,9 @@ def regraded(rows: pa.Table, grades: pa.Table) -> pa.Table | None:
 
 def joined_slices(spark: SparkSession, data_root: Path, days: Sequence[date],
                   config: RankctConfig, service: str, root: Path) -> list[Path]:
-    """The slice files of ``days`` (the training window's usable days), joining through Feast,
-    in one job, only the days whose joined rows are missing or out of date, and grading again
-    those whose rows are current but whose labelling events changed."""
+    """The slice files of ``days`` (the training window's usable days), joining through Feast
+    only the days whose joined rows are missing or out of date, and grading again those whose
+    rows are current but whose labelling events changed."""
     window = config.labels.attribution_window_minutes
     wanted = {d: event_days(d, days, window) for d in days}
     digests = {d: (fingerprint(config, data_root, d, service),
@@ -210,18 +210,16 @@ def _join_and_grade(spark: SparkSession, data_root: Path, config: RankctConfig, 
         grades = (labelled.where(served_on.isin(list(regrade)))
                   .select("request_id", "item_id", "grade", served_on.alias("_day")).toArrow()
                   if regrade else None)
-        rows = None
-        if stale:
-            rows = historical_features(feature_store(config),
-                                       labelled.where(served_on.isin(list(stale))),
+        store = feature_store(config)
+        # A day at a time: the joined rows come back through the driver, and several days of
+        # a medium marketplace (3M impressions x 70 columns) exhaust a 4 GB one. Each day's
+        # slice is kept as soon as it is joined, so that a retry starts where this one stopped.
+        for d in stale:
+            rows = historical_features(store, labelled.where(served_on == F.lit(d)),
                                        service).to_arrow()
+            _write_slice(slice_path(root, service, d), rows, digests[d], wanted[d])
     finally:
         labelled.unpersist()
-    if rows is not None:
-        day_of = pc.cast(rows.column("event_timestamp"), "date32")
-        for d in stale:
-            _write_slice(slice_path(root, service, d), rows.filter(pc.equal(day_of, d)),
-                         digests[d], wanted[d])
     unmatched = []
     for d in regrade:
         path = slice_path(root, service, d)
