@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sqlite3
 import statistics
@@ -79,7 +80,8 @@ def bench(scale: str, days: int, seed: int) -> dict:
     from rankct.simulate.run import DEFAULT_START
 
     home = Path(tempfile.mkdtemp(prefix=f"rankct-bench-pipeline-{scale}-"))
-    config = load_config("local", environ={"RANKCT_HOME": str(home)})
+    # The caller's RANKCT__ settings apply (e.g. RANKCT__SPARK__DRIVER_MEMORY at medium).
+    config = load_config("local", environ={**os.environ, "RANKCT_HOME": str(home)})
     simulate(config.data_root, days=days, scale=scale, seed=seed)
     started = time.perf_counter()
     report = run_pipeline(config, DEFAULT_START, DEFAULT_START + timedelta(days=days - 1),
