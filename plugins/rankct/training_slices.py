@@ -179,10 +179,11 @@ def joined_slices(spark: SparkSession, data_root: Path, days: Sequence[date],
         log.info("training slices of %s: %s joined, %s graded again, %d reused", service,
                  ", ".join(map(str, stale)) or "none", ", ".join(map(str, regrade)) or "none",
                  len(days) - len(stale) - len(regrade))
-        regrade = _join_and_grade(spark, data_root, config, service, root, stale, regrade,
-                                  wanted, digests)
-    if regrade:  # whose grades could not be matched to their rows: joined again
-        _join_and_grade(spark, data_root, config, service, root, regrade, [], wanted, digests)
+        unmatched = _join_and_grade(spark, data_root, config, service, root, stale, regrade,
+                                    wanted, digests)
+        if unmatched:  # grades that could not be matched to their rows: joined again instead
+            _join_and_grade(spark, data_root, config, service, root, unmatched, [], wanted,
+                            digests)
     return [slice_path(root, service, d) / _ROWS for d in days]
 
 
