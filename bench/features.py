@@ -165,7 +165,6 @@ def main() -> None:
     if not (prod.home / "data" / "features").exists():
         (prod.home / "data" / "features").symlink_to(cfg.data_root / "features")
     os.environ["RANKCT_REDIS"] = f"{args.redis},db=8"
-    os.environ["RANKCT_SPARK_MASTER"] = cfg.spark.master
     feast_cli(prod, "apply")
 
     rows = sizes[VIEW]

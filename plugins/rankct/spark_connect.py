@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from rankct.config import REPO_ROOT, RankctConfig
+from rankct.config import REPO_ROOT, RankctConfig, SparkConfig
 from rankct.errors import ServiceUnavailable
 from rankct.spark import server_settings, session_settings
 
@@ -50,13 +50,16 @@ def _port_in_use(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
-def server_command(config: RankctConfig, port: int) -> list[str]:
-    """The ``spark-submit`` command line of a local Connect server on ``port``."""
-    settings = {**server_settings(config.spark), **session_settings(config.spark),
-                "spark.connect.grpc.binding.address": "127.0.0.1",
-                "spark.connect.grpc.binding.port": str(port)}
+def server_command(spark: SparkConfig, port: int, host: str = "127.0.0.1",
+                   extra: dict[str, str] | None = None) -> list[str]:
+    """The ``spark-submit`` command line of a Connect server listening on ``host:port``,
+    running ``spark.master`` with the settings a task's own session would have, and ``extra``
+    (the production stack's: its share of the cluster, its UI's port)."""
+    settings = {**server_settings(spark), **session_settings(spark),
+                "spark.connect.grpc.binding.address": host,
+                "spark.connect.grpc.binding.port": str(port), **(extra or {})}
     command = [str(Path(sys.executable).parent / "spark-submit"), "--class", SERVER_CLASS,
-               "--master", config.spark.master, "--name", "rankct-connect"]
+               "--master", spark.master, "--name", "rankct-connect"]
     for key, value in settings.items():
         command += ["--conf", f"{key}={value}"]
     return command
@@ -84,7 +87,7 @@ def start_server(config: RankctConfig, log: Path, port: int | None = None,
     for key in ("SPARK_REMOTE", "SPARK_CONNECT_MODE_ENABLED", "RANKCT__SPARK__REMOTE"):
         env.pop(key, None)  # the server itself runs Spark, it does not attach to one
     with open(log, "w") as out:
-        process = subprocess.Popen(server_command(config, port), env=env, stdout=out,
+        process = subprocess.Popen(server_command(config.spark, port), env=env, stdout=out,
                                    stderr=subprocess.STDOUT, start_new_session=True)
     server = ConnectServer(f"sc://127.0.0.1:{port}", process, log)
     deadline = time.monotonic() + timeout

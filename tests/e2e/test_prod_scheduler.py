@@ -14,8 +14,9 @@ equal decisions and the byte-identical champion show.
 What it shows: the scheduler ran a backfill of the range (no ``airflow dags test``); the days
 end as the local profile's did on the same data, and the champion the scheduler's run
 registered is byte for byte the local one; the batch-scoring run was started by the champion
-Asset's event; MLflow's server answers the champion alias over REST; the Spark master lists
-the applications the tasks and jobs ran. The stack, its databases and its Redis dbs go after.
+Asset's event; MLflow's server answers the champion alias over REST; the tasks' Spark work ran on
+the stack's Connect server (one application on the master), batch scoring's in an application
+of its own. The stack, its databases and its Redis dbs go after.
 """
 
 from __future__ import annotations
@@ -148,10 +149,10 @@ def _stack_client_env(env: dict[str, str]) -> dict[str, str]:
 
 
 def _prepare_history(env: dict[str, str], days) -> None:
-    """``days``' warm-up stages on the stack's profile (Feast's Redis db, the stack's MLflow),
-    with a local Spark: a short process need not hold the cluster's executors."""
+    """``days``' warm-up stages on the stack's profile (Feast's Redis db, the stack's MLflow,
+    its Spark Connect server), as a client of the stack."""
     root = Path(__file__).resolve().parents[2]
-    client = {**env, **_stack_client_env(env), "RANKCT__SPARK__MASTER": "local[2]",
+    client = {**env, **_stack_client_env(env),
               "PYTHONPATH": os.pathsep.join([str(root / "plugins"), str(root)])}
     prepared = subprocess.run([sys.executable, "-c", _PREPARE, *map(str, days)], env=client,
                               cwd=root, capture_output=True, text=True, timeout=600,
@@ -291,10 +292,17 @@ def test_scoring_was_started_by_the_champion_asset_and_spark_ran_on_the_master(p
     urls = {s["name"]: s["url"] for s in prod_run["status"]["services"]}
     master = _get_json(urls["spark-master"] + "/json/")
     apps = [a["name"] for a in master["completedapps"] + master["activeapps"]]
-    assert len(apps) >= len(SCHEDULED) * 2, apps  # the gate and the features job, a day
+    # Every task and job attached to the stack's Connect server, one application on the master
+    # for the whole run; batch scoring alone ran an application of its own.
+    assert [a["name"] for a in master["activeapps"]] == ["rankct-connect"], apps
+    assert [a["name"] for a in master["completedapps"]] == ["rankct-batch-score"], apps
+    (server,) = _get_json(urls["spark-connect"] + "/api/v1/applications")
+    jobs = _get_json(f"{urls['spark-connect']}/api/v1/applications/{server['id']}/jobs")
+    # The data gate's and the feature build's jobs of each scheduled day, at least.
+    assert sum(j["status"] == "SUCCEEDED" for j in jobs) >= len(SCHEDULED) * 2, jobs[:3]
     announce(f"rankct run --profile prod: {len(training)} days through the scheduler "
-             f"(CeleryExecutor) in {prod_run['seconds']:.0f} s, {len(apps)} Spark applications "
-             "on the standalone master, scoring started by the champion Asset")
+             f"(CeleryExecutor) in {prod_run['seconds']:.0f} s, {len(jobs)} Spark jobs on the "
+             "stack's Connect server, scoring started by the champion Asset")
 
 
 def test_running_the_range_again_trains_nothing_twice(prod_run) -> None:

@@ -51,7 +51,6 @@ def applied_redis(applied, spark):
             (cfg.home / "data" / "features").symlink_to(applied.home / "data" / "features")
         # Database 7 keeps the tests' keys apart from anything else on a shared local Redis.
         os.environ["RANKCT_REDIS"] = f"{redis.host}:{redis.port},db=7"
-        os.environ["RANKCT_SPARK_MASTER"] = applied.spark.master
         feast_cli(cfg, "apply")
         yield cfg
 

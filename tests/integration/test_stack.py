@@ -1,6 +1,7 @@
 """``rankct stack up --profile prod`` for real, on a private home, free ports and databases of
 its own (dropped after): every service healthy, MLflow refusing a request without its login
-and answering with it, the Spark master listing two ALIVE workers, Airflow's scheduler healthy
+and answering with it, the Spark master listing two ALIVE workers, a client's query run by the
+stack's Spark Connect server on them, Airflow's scheduler healthy
 and running a task of a DAG run created over the API server; then ``down`` leaves none of the recorded processes running. Cleans up even when it fails."""
 
 from __future__ import annotations
@@ -95,8 +96,8 @@ def test_stack_up_status_and_down(stack_env) -> None:
     assert status.returncode == 0, status.stdout + status.stderr
     services = json.loads(status.stdout)["services"]
     assert {s["name"] for s in services} == {
-        "spark-master", "spark-worker-1", "spark-worker-2", "mlflow", "evidently",
-        "airflow-api-server", "airflow-scheduler", "airflow-dag-processor",
+        "spark-master", "spark-worker-1", "spark-worker-2", "spark-connect", "mlflow",
+        "evidently", "airflow-api-server", "airflow-scheduler", "airflow-dag-processor",
         "airflow-triggerer"}
     assert all(s["alive"] and s["healthy"] and Path(s["log"]).exists() for s in services)
     urls = {s["name"]: s["url"] for s in services}
@@ -116,6 +117,24 @@ def test_stack_up_status_and_down(stack_env) -> None:
     assert code == 200 and master["status"] == "ALIVE"
     assert [w["state"] for w in master["workers"]] == ["ALIVE", "ALIVE"]
     assert master["url"] == client["RANKCT__SPARK__MASTER"]
+    # A client attaches to the stack's Connect server: its query runs on the workers' executors
+    # of the one application the server keeps on the master, with half of the cluster's cores.
+    script = ("from rankct.config import load_config\n"
+              "from rankct.spark import get_spark\n"
+              "spark = get_spark(load_config().spark)\n"
+              "print(spark.range(1000).selectExpr('sum(id)').first()[0])")
+    query = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**stack_env, **{k: v.strip("'") for k, v in client.items()}},
+        capture_output=True, text=True, timeout=300, check=False)
+    assert query.returncode == 0 and query.stdout.split()[-1] == "499500", query.stderr[-3000:]
+    assert client["RANKCT__SPARK__REMOTE"].startswith("sc://127.0.0.1:")
+    (server,) = json.loads(_get(urls["spark-master"] + "/json/")[1])["activeapps"]
+    assert (server["name"], server["state"], server["cores"]) == ("rankct-connect", "RUNNING", 2)
+    code, body = _get(urls["spark-connect"] + "/api/v1/applications")
+    (app,) = json.loads(body)
+    code, body = _get(f"{urls['spark-connect']}/api/v1/applications/{app['id']}/jobs")
+    assert code == 200 and any(j["status"] == "SUCCEEDED" for j in json.loads(body))
 
     code, body = _get(urls["airflow-api-server"] + "/api/v2/monitor/health")
     health = json.loads(body)

@@ -238,6 +238,20 @@ def test_production_wiring(resolved) -> None:
         "@postgres:5432/mlflow")
     spark = json.loads(scheduler["AIRFLOW_CONN_RANKCT_SPARK"])
     assert (spark["host"], spark["port"]) == ("spark://spark-master", 7077)
+    # What `rankct stack run` gives the tasks: the Connect server by its service name.
+    from rankct.config import load_config
+    from rankct.stack.services import common_environment
+    from rankct.stack.settings import load_settings
+
+    settings = load_settings(load_config("prod", environ=scheduler), environ=scheduler)
+    tasks = common_environment(settings, {"mlflow_admin_user": "admin",
+                                          "mlflow_admin_password": "x",
+                                          "airflow_jwt_secret": "x",
+                                          "airflow_secret_key": "x"}, scheduler)
+    assert tasks["RANKCT__SPARK__REMOTE"] == "sc://spark-connect:15002"
+    assert load_config("prod", environ=tasks).spark.shuffle_partitions == 4
+    for name in ("airflow-scheduler", "airflow-worker"):
+        assert services[name]["depends_on"]["spark-connect"]["condition"] == "service_healthy"
     assert scheduler["RANKCT_REDIS"] == "redis:6379,password=test-redis_password"
     # Everything that reads or writes state shares one volume at RANKCT_HOME.
     for name in ("airflow-scheduler", "airflow-api-server", "mlflow", "evidently",
@@ -250,9 +264,9 @@ def test_servers_run_the_stacks_command_lines(resolved) -> None:
     """One source of truth: each server's compose command is `rankct stack run SERVICE`, and
     the argv that execs listens where compose publishes, probes and connects."""
     services = resolved["services"]
-    servers = ["spark-master", "spark-worker", "airflow-api-server", "airflow-scheduler",
-               "airflow-dag-processor", "airflow-triggerer", "airflow-worker", "mlflow",
-               "evidently"]
+    servers = ["spark-master", "spark-worker", "spark-connect", "airflow-api-server",
+               "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer",
+               "airflow-worker", "mlflow", "evidently"]
     for name in servers:
         assert services[name]["command"] == ["rankct", "stack", "run", name], name
     argv = {name: " ".join(stack_argv(services, name)) for name in servers}
@@ -260,6 +274,14 @@ def test_servers_run_the_stacks_command_lines(resolved) -> None:
         "master.Master --host spark-master --port 7077 --webui-port 8081")
     assert "Worker spark://spark-master:7077 --cores 4 --memory 8g" in argv["spark-worker"]
     assert "--host 127.0.0.1" not in argv["spark-worker"]
+    # The Connect server runs on the master with half the worker's cores, reachable under its
+    # service name (its executors call its driver back there).
+    connect = argv["spark-connect"]
+    assert "--master spark://spark-master:7077" in connect and "spark.cores.max=2" in connect
+    assert "spark.connect.grpc.binding.address=0.0.0.0" in connect
+    assert "spark.connect.grpc.binding.port=15002" in connect
+    assert "spark.driver.host=spark-connect" in connect and "spark.ui.port=4040" in connect
+    assert "localhost:4040" in " ".join(services["spark-connect"]["healthcheck"]["test"])
     assert "api-server --host 0.0.0.0 --port 8080" in argv["airflow-api-server"]
     assert argv["airflow-scheduler"].endswith("airflow scheduler")
     assert "celery worker --concurrency 2 --celery-hostname worker-1@%h" in argv["airflow-worker"]

@@ -15,7 +15,6 @@ from rankct.online.feast_repo import store_settings, store_yaml
 def test_settings_expand_the_file_for_the_configuration_home(profile, tmp_path, monkeypatch):
     monkeypatch.setenv("RANKCT_HOME", str(tmp_path / "another_home"))
     monkeypatch.setenv("RANKCT_REDIS", "redis.example:6379")
-    monkeypatch.setenv("RANKCT_SPARK_MASTER", "spark://spark-master:7077")
     cfg = load_config("local", environ={"RANKCT_HOME": str(tmp_path / "home")})
     cfg.profile = profile
     before = dict(os.environ)

@@ -39,16 +39,29 @@ def _by_name(settings, secrets=SECRETS) -> dict[str, Service]:
 
 def test_services_and_their_command_lines(settings) -> None:
     services = _by_name(settings)
-    assert list(services) == ["spark-master", "spark-worker-1", "spark-worker-2", "mlflow",
-                              "evidently", "airflow-api-server", "airflow-scheduler",
-                              "airflow-dag-processor", "airflow-triggerer"]
+    assert list(services) == ["spark-master", "spark-worker-1", "spark-worker-2",
+                              "spark-connect", "mlflow", "evidently", "airflow-api-server",
+                              "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"]
     master = services["spark-master"].argv
     assert master[0].endswith("/spark-class") and master[1].endswith("master.Master")
     assert master[master.index("--port") + 1] == "7077"
     worker = services["spark-worker-2"].argv
     assert worker[2] == "spark://127.0.0.1:7077"
     assert worker[worker.index("--webui-port") + 1] == "8083"  # 8082 + worker index - 1
-    assert worker[worker.index("--cores") + 1] == "1"
+    assert worker[worker.index("--cores") + 1] == "2"
+    # The Connect server: an application on the master holding half of the cluster's 4 cores
+    # (batch scoring needs the rest), listening where clients are told to attach.
+    connect = services["spark-connect"]
+    assert connect.argv[0].endswith("/spark-submit")
+    assert connect.argv[connect.argv.index("--master") + 1] == "spark://127.0.0.1:7077"
+    conf = dict(connect.argv[i + 1].split("=", 1) for i, word in enumerate(connect.argv)
+                if word == "--conf")
+    assert conf["spark.cores.max"] == "2" and conf["spark.driver.memory"] == "2g"
+    assert (conf["spark.connect.grpc.binding.address"], conf["spark.connect.grpc.binding.port"]) \
+        == ("127.0.0.1", "15002")
+    assert connect.health == Health("tcp", "127.0.0.1:15002")
+    assert connect.url == "http://127.0.0.1:4040" and conf["spark.ui.port"] == "4040"
+    assert connect.needs == ("spark-worker-1", "spark-worker-2")
     mlflow = services["mlflow"]
     text = " ".join(mlflow.argv)
     assert "server --app-name basic-auth" in text and "--serve-artifacts" in text
@@ -95,6 +108,12 @@ def test_settings_refuse_what_cannot_work(tmp_path) -> None:
         load_settings(config, environ={"RANKCT_STACK_BROKER_REDIS_DB": "0"})
     with pytest.raises(ConfigError, match="RANKCT_STACK_AIRFLOW_PORT"):
         load_settings(config, environ={"RANKCT_STACK_AIRFLOW_PORT": "eighty"})
+    # A Connect server holding every core would leave batch scoring waiting for ever.
+    with pytest.raises(ConfigError, match="all 2 cores"):
+        load_settings(config, environ={"RANKCT_STACK_SPARK_WORKER_CORES": "1",
+                                       "RANKCT_STACK_SPARK_CONNECT_CORES": "2"})
+    assert load_settings(config, environ={"RANKCT_STACK_SPARK_WORKER_CORES": "1"}
+                         ).connect_cores == 1
     free = load_settings(config, environ={}).with_free_ports()
     assert free.port("spark_worker_ui", 2) == free.ports["spark_worker_ui_2"] != 8083
     assert len(set(free.ports.values())) == len(free.ports)  # no two services share one
@@ -109,6 +128,15 @@ def test_a_client_uses_the_tracking_server_and_the_master(settings, monkeypatch)
     assert env["RANKCT_REDIS"] == "127.0.0.1:6379,db=3"
     config = load_config(environ=env)
     assert config.profile == "prod" and config.spark.master == "spark://127.0.0.1:7077"
+    # Tasks and jobs attach to the stack's Connect server, with a shuffle partition count
+    # sized to the cores it holds.
+    assert config.spark.remote == "sc://127.0.0.1:15002"
+    assert config.spark.shuffle_partitions == 4
+    from rankct.stack.services import common_environment
+
+    served = common_environment(settings, SECRETS, {"SPARK_REMOTE": "sc://elsewhere:1"})
+    assert served["RANKCT__SPARK__REMOTE"] == "sc://127.0.0.1:15002"
+    assert "SPARK_REMOTE" not in served  # spark-submit refuses it beside --master
     from rankct.registry.store import resolve_uris
 
     tracking, registry, artifacts = resolve_uris(config)

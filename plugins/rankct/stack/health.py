@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -55,6 +56,13 @@ def check(health: Health, settings: StackSettings, log: Path) -> bool:
         return any(w.get("state") == "ALIVE"
                    and str(w.get("webuiaddress", "")).endswith(f":{health.target}")
                    for w in state.get("workers", []))
+    if health.kind == "tcp":
+        host, _, port = health.target.rpartition(":")
+        try:
+            socket.create_connection((host, int(port)), timeout=3).close()
+            return True
+        except OSError:
+            return False
     if health.kind == "log":
         try:
             return health.target in log.read_text(errors="replace")

@@ -22,7 +22,7 @@ class Health:
     ``kind``: ``http`` (``target`` answers one of ``ok``), ``airflow`` (the API server's health
     endpoint reports component ``target`` healthy), ``spark-worker`` (the master lists a worker
     with web UI port ``target`` as ALIVE), ``log`` (the log holds ``target``: Celery's
-    "ready").
+    "ready"), ``tcp`` (``target``, host:port, accepts connections: the Connect server's gRPC).
     """
 
     kind: str
@@ -57,20 +57,22 @@ def spark_home() -> str:
 
 def client_environment(settings: StackSettings, secrets: dict[str, str]) -> dict[str, str]:
     """What a client of the stack needs (``rankct stack env`` prints it): the prod profile,
-    MLflow over HTTP with its login, the Spark master, Feast's Redis and the UIs' URLs."""
+    MLflow over HTTP with its login, the Spark Connect server and the master, Feast's Redis
+    and the UIs' URLs."""
     return {
         "RANKCT_PROFILE": "prod",
         "RANKCT_HOME": str(settings.rankct_home),
         "MLFLOW_TRACKING_URI": settings.mlflow_url,
         "MLFLOW_TRACKING_USERNAME": secrets["mlflow_admin_user"],
         "MLFLOW_TRACKING_PASSWORD": secrets["mlflow_admin_password"],
+        # Every task and job attaches to the stack's Connect server (no driver JVM and no
+        # executors of its own to start); batch scoring alone runs an application on the master.
+        "RANKCT__SPARK__REMOTE": settings.spark_connect_url,
         "RANKCT__SPARK__MASTER": settings.spark_master_url,
         "RANKCT__SPARK__DRIVER_MEMORY": "1g",  # executors do the work on the workers
-        # Two shuffle partitions per core of the cluster, not the profile's 64 (sized for a
+        # Two shuffle partitions per core the server holds, not the profile's 64 (sized for a
         # real cluster): on one machine's workers, most of a small day's time went to tasks.
-        "RANKCT__SPARK__SHUFFLE_PARTITIONS": str(
-            2 * settings.spark_workers * settings.spark_worker_cores),
-        "RANKCT_SPARK_MASTER": settings.spark_master_url,  # Feast's offline store
+        "RANKCT__SPARK__SHUFFLE_PARTITIONS": str(2 * settings.connect_cores),
         "RANKCT_REDIS": settings.feast_redis,
         "RANKCT__UI__AIRFLOW_URL": settings.airflow_url,
         "RANKCT__UI__MLFLOW_URL": settings.mlflow_url,
@@ -127,6 +129,27 @@ def _spark(settings: StackSettings) -> list[Service]:
                                Health("spark-worker", str(port)),
                                url=f"http://127.0.0.1:{port}", needs=("spark-master",)))
     return [master, *workers]
+
+
+def _spark_connect(settings: StackSettings) -> Service:
+    """The Connect server: a long-lived application on the master, holding its share of the
+    cluster's cores, that every task and job attaches to (as ``rankct run`` starts one on the
+    local profile). Its Spark UI shows every query of every task."""
+    from rankct.config import SparkConfig
+    from rankct.spark_connect import server_command
+
+    spark = SparkConfig(master=settings.spark_master_url,
+                        driver_memory=settings.spark_connect_memory,
+                        shuffle_partitions=2 * settings.connect_cores, ui_enabled=True)
+    ui, port = settings.ports["spark_connect_ui"], settings.ports["spark_connect"]
+    argv = server_command(spark, port, host=settings.bind, extra={
+        "spark.cores.max": str(settings.connect_cores),
+        "spark.ui.port": str(ui),
+        "spark.driver.host": settings.spark_connect_host,
+    })
+    return Service("spark-connect", argv, {}, Health("tcp", f"127.0.0.1:{port}"),
+                   url=f"http://127.0.0.1:{ui}",
+                   needs=tuple(f"spark-worker-{i}" for i in range(1, settings.spark_workers + 1)))
 
 
 def _airflow(settings: StackSettings) -> list[Service]:
@@ -192,8 +215,8 @@ def _evidently(settings: StackSettings, secrets: dict[str, str]) -> Service:
 
 def stack_services(settings: StackSettings, secrets: dict[str, str]) -> list[Service]:
     """Every service of the stack, in the order ``up`` starts them."""
-    return [*_spark(settings), _mlflow(settings, secrets), _evidently(settings, secrets),
-            *_airflow(settings)]
+    return [*_spark(settings), _spark_connect(settings), _mlflow(settings, secrets),
+            _evidently(settings, secrets), *_airflow(settings)]
 
 
 def common_environment(settings: StackSettings, secrets: dict[str, str],
@@ -220,6 +243,6 @@ def common_environment(settings: StackSettings, secrets: dict[str, str],
     })
     if not env["SPARK_LOCAL_IP"]:
         env.pop("SPARK_LOCAL_IP")
-    for key in ("SPARK_REMOTE", "RANKCT__SPARK__REMOTE"):
-        env.pop(key, None)  # the stack's tasks submit to the master, not to a Connect server
+    # PySpark's own setting: spark-submit refuses it beside --master (rankct.spark_connect).
+    env.pop("SPARK_REMOTE", None)
     return env

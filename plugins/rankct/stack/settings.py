@@ -25,6 +25,7 @@ Broker = Literal["redis", "rabbitmq"]
 DEFAULT_PORTS = {
     "airflow": 8080, "mlflow": 5000, "evidently": 8000,
     "spark": 7077, "spark_ui": 8081, "spark_worker_ui": 8082,  # worker i gets 8082 + i
+    "spark_connect": 15002, "spark_connect_ui": 4040,
     "scheduler_logs": 8793, "triggerer_logs": 8794, "worker_logs": 8795,  # celery worker i: +i
 }
 
@@ -47,8 +48,13 @@ class StackSettings:
     executor: Executor = "local"
     broker: Broker = "redis"
     spark_workers: int = 2
-    spark_worker_cores: int = 1
+    # Cores a worker offers. On one machine they are more than its CPUs: the Connect server
+    # holds half of the cluster's for as long as it runs, and batch scoring (an application of
+    # its own) needs the other half.
+    spark_worker_cores: int = 2
     spark_worker_memory: str = "2g"
+    spark_connect_cores: int = 0  # the Connect server's share of the cluster; 0: half of it
+    spark_connect_memory: str = "2g"  # its driver: collected results (a training set) pass it
     celery_workers: int = 2
     celery_concurrency: int = 2
     # Dependencies: this machine's services for `stack up`, service names under Compose.
@@ -64,12 +70,28 @@ class StackSettings:
     rabbitmq_url: str = "amqp://guest:guest@127.0.0.1:5672//"
     # Host names clients use to reach each server (Compose: the service names).
     spark_host: str = "127.0.0.1"
+    spark_connect_host: str = "127.0.0.1"
     airflow_host: str = "127.0.0.1"
     mlflow_host: str = "127.0.0.1"
 
     @property
     def spark_master_url(self) -> str:
         return f"spark://{self.spark_host}:{self.ports['spark']}"
+
+    @property
+    def spark_connect_url(self) -> str:
+        """The Connect server every task and job attaches to (``spark.remote``)."""
+        return f"sc://{self.spark_connect_host}:{self.ports['spark_connect']}"
+
+    @property
+    def spark_cores(self) -> int:
+        """Cores the cluster's workers offer together."""
+        return self.spark_workers * self.spark_worker_cores
+
+    @property
+    def connect_cores(self) -> int:
+        """Cores the Connect server's executors hold: its setting, else half the cluster's."""
+        return self.spark_connect_cores or max(1, self.spark_cores // 2)
 
     @property
     def airflow_url(self) -> str:
@@ -151,8 +173,10 @@ def load_settings(config: RankctConfig, environ: dict[str, str] | None = None, *
         bind=environ.get("RANKCT_STACK_BIND", "127.0.0.1"), ports=ports,
         executor=executor, broker=broker,  # type: ignore[arg-type] - checked above
         spark_workers=_int(environ, "RANKCT_STACK_SPARK_WORKERS", 2),
-        spark_worker_cores=_int(environ, "RANKCT_STACK_SPARK_WORKER_CORES", 1),
+        spark_worker_cores=_int(environ, "RANKCT_STACK_SPARK_WORKER_CORES", 2),
         spark_worker_memory=environ.get("RANKCT_STACK_SPARK_WORKER_MEMORY", "2g"),
+        spark_connect_cores=_int(environ, "RANKCT_STACK_SPARK_CONNECT_CORES", 0),
+        spark_connect_memory=environ.get("RANKCT_STACK_SPARK_CONNECT_MEMORY", "2g"),
         celery_workers=_int(environ, "RANKCT_STACK_CELERY_WORKERS", 2),
         celery_concurrency=_int(environ, "RANKCT_STACK_CELERY_CONCURRENCY", 2),
         postgres_host=environ.get("RANKCT_STACK_POSTGRES_HOST", "127.0.0.1"),
@@ -166,9 +190,15 @@ def load_settings(config: RankctConfig, environ: dict[str, str] | None = None, *
         rabbitmq_url=environ.get("RANKCT_STACK_RABBITMQ_URL",
                                  "amqp://guest:guest@127.0.0.1:5672//"),
         spark_host=environ.get("RANKCT_STACK_SPARK_HOST", "127.0.0.1"),
+        spark_connect_host=environ.get("RANKCT_STACK_SPARK_CONNECT_HOST", "127.0.0.1"),
         airflow_host=environ.get("RANKCT_STACK_AIRFLOW_HOST", "127.0.0.1"),
         mlflow_host=environ.get("RANKCT_STACK_MLFLOW_HOST", "127.0.0.1"),
     )
+    if settings.connect_cores >= settings.spark_cores:
+        raise ConfigError(f"the Spark Connect server would hold all {settings.spark_cores} cores "
+                          "of the cluster, and batch scoring (an application of its own) would "
+                          "wait for ever", hint="lower RANKCT_STACK_SPARK_CONNECT_CORES, or give "
+                          "the workers more (RANKCT_STACK_SPARK_WORKER_CORES)")
     if settings.broker_redis_db == 0 or settings.feast_redis_db == 0:
         raise ConfigError("the stack's Redis databases must not be index 0",
                           hint="db 0 is every other program's default; pick 1-15")
