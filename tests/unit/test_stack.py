@@ -37,7 +37,8 @@ def _by_name(settings, secrets=SECRETS) -> dict[str, Service]:
     return {s.name: s for s in stack_services(settings, secrets)}
 
 
-def test_services_and_their_command_lines(settings) -> None:
+def test_services_and_their_command_lines(settings, monkeypatch) -> None:
+    monkeypatch.setenv("RANKCT_SPARK_TMP", "/elsewhere/client-scratch")  # not the server's
     services = _by_name(settings)
     assert list(services) == ["spark-master", "spark-worker-1", "spark-worker-2",
                               "spark-connect", "mlflow", "evidently", "airflow-api-server",
@@ -62,6 +63,8 @@ def test_services_and_their_command_lines(settings) -> None:
     assert connect.health == Health("tcp", "127.0.0.1:15002")
     assert connect.url == "http://127.0.0.1:4040" and conf["spark.ui.port"] == "4040"
     assert connect.needs == ("spark-worker-1", "spark-worker-2")
+    assert conf["spark.local.dir"] == str(settings.home / "spark" / "tmp")
+    assert "/elsewhere" not in " ".join(connect.argv)
     mlflow = services["mlflow"]
     text = " ".join(mlflow.argv)
     assert "server --app-name basic-auth" in text and "--serve-artifacts" in text

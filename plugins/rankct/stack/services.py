@@ -142,10 +142,16 @@ def _spark_connect(settings: StackSettings) -> Service:
                         driver_memory=settings.spark_connect_memory,
                         shuffle_partitions=2 * settings.connect_cores, ui_enabled=True)
     ui, port = settings.ports["spark_connect_ui"], settings.ports["spark_connect"]
+    scratch = settings.home / "spark"
     argv = server_command(spark, port, host=settings.bind, extra={
         "spark.cores.max": str(settings.connect_cores),
         "spark.ui.port": str(ui),
         "spark.driver.host": settings.spark_connect_host,
+        # The stack's own scratch space, not the one of whoever ran `stack up` (a client's
+        # RANKCT_SPARK_TMP): it lives as long as the stack, under its folder.
+        "spark.local.dir": str(scratch / "tmp"),
+        "spark.sql.warehouse.dir": str(scratch / "warehouse"),
+        "spark.driver.extraJavaOptions": f"-Dderby.system.home={scratch}",
     })
     return Service("spark-connect", argv, {}, Health("tcp", f"127.0.0.1:{port}"),
                    url=f"http://127.0.0.1:{ui}",
