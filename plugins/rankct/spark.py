@@ -49,9 +49,11 @@ def session_settings(config: SparkConfig) -> dict[str, str]:
     }
 
 
-def server_settings(config: SparkConfig) -> dict[str, str]:
-    """Settings fixed when the JVM starts: for this process's session or a Connect server."""
-    scratch = scratch_dir()
+def server_settings(config: SparkConfig, scratch: str | None = None) -> dict[str, str]:
+    """Settings fixed when the JVM starts: for this process's session or a Connect server.
+    ``scratch``: where it spills, keeps its warehouse and Derby's files (default
+    :func:`scratch_dir`; the production stack's server keeps them under the stack's folder)."""
+    scratch = scratch or scratch_dir()
     return {
         "spark.driver.memory": config.driver_memory,
         "spark.driver.maxResultSize": config.max_result_size,

@@ -51,11 +51,13 @@ def _port_in_use(port: int) -> bool:
 
 
 def server_command(spark: SparkConfig, port: int, host: str = "127.0.0.1",
-                   extra: dict[str, str] | None = None) -> list[str]:
+                   extra: dict[str, str] | None = None,
+                   scratch: str | None = None) -> list[str]:
     """The ``spark-submit`` command line of a Connect server listening on ``host:port``,
-    running ``spark.master`` with the settings a task's own session would have, and ``extra``
-    (the production stack's: its share of the cluster, its UI's port)."""
-    settings = {**server_settings(spark), **session_settings(spark),
+    running ``spark.master`` with the settings a task's own session would have (its scratch
+    space in ``scratch``, see :func:`rankct.spark.server_settings`), and ``extra`` (the
+    production stack's: its share of the cluster, its UI's port)."""
+    settings = {**server_settings(spark, scratch), **session_settings(spark),
                 "spark.connect.grpc.binding.address": host,
                 "spark.connect.grpc.binding.port": str(port), **(extra or {})}
     command = [str(Path(sys.executable).parent / "spark-submit"), "--class", SERVER_CLASS,

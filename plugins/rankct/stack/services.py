@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rankct.config import REPO_ROOT
+from rankct.config import REPO_ROOT, SparkConfig
 from rankct.stack.settings import StackSettings
 
 
@@ -72,7 +72,7 @@ def client_environment(settings: StackSettings, secrets: dict[str, str]) -> dict
         "RANKCT__SPARK__DRIVER_MEMORY": "1g",  # executors do the work on the workers
         # Two shuffle partitions per core the server holds, not the profile's 64 (sized for a
         # real cluster): on one machine's workers, most of a small day's time went to tasks.
-        "RANKCT__SPARK__SHUFFLE_PARTITIONS": str(2 * settings.connect_cores),
+        "RANKCT__SPARK__SHUFFLE_PARTITIONS": str(settings.spark_shuffle_partitions),
         "RANKCT_REDIS": settings.feast_redis,
         "RANKCT__UI__AIRFLOW_URL": settings.airflow_url,
         "RANKCT__UI__MLFLOW_URL": settings.mlflow_url,
@@ -135,24 +135,18 @@ def _spark_connect(settings: StackSettings) -> Service:
     """The Connect server: a long-lived application on the master, holding its share of the
     cluster's cores, that every task and job attaches to (as ``rankct run`` starts one on the
     local profile). Its Spark UI shows every query of every task."""
-    from rankct.config import SparkConfig
     from rankct.spark_connect import server_command
 
     spark = SparkConfig(master=settings.spark_master_url,
                         driver_memory=settings.spark_connect_memory,
-                        shuffle_partitions=2 * settings.connect_cores, ui_enabled=True)
+                        shuffle_partitions=settings.spark_shuffle_partitions, ui_enabled=True)
     ui, port = settings.ports["spark_connect_ui"], settings.ports["spark_connect"]
-    scratch = settings.home / "spark"
-    argv = server_command(spark, port, host=settings.bind, extra={
-        "spark.cores.max": str(settings.connect_cores),
-        "spark.ui.port": str(ui),
-        "spark.driver.host": settings.spark_connect_host,
-        # The stack's own scratch space, not the one of whoever ran `stack up` (a client's
-        # RANKCT_SPARK_TMP): it lives as long as the stack, under its folder.
-        "spark.local.dir": str(scratch / "tmp"),
-        "spark.sql.warehouse.dir": str(scratch / "warehouse"),
-        "spark.driver.extraJavaOptions": f"-Dderby.system.home={scratch}",
-    })
+    # Its scratch space is the stack's own, not that of whoever ran `stack up` (a client's
+    # RANKCT_SPARK_TMP): it lives as long as the stack, under its folder.
+    extra = {"spark.cores.max": str(settings.connect_cores), "spark.ui.port": str(ui),
+             "spark.driver.host": settings.spark_connect_host}
+    argv = server_command(spark, port, host=settings.bind, extra=extra,
+                          scratch=str(settings.home / "spark" / "tmp"))
     return Service("spark-connect", argv, {}, Health("tcp", f"127.0.0.1:{port}"),
                    url=f"http://127.0.0.1:{ui}",
                    needs=tuple(f"spark-worker-{i}" for i in range(1, settings.spark_workers + 1)))

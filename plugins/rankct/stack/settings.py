@@ -94,6 +94,11 @@ class StackSettings:
         return self.spark_connect_cores or max(1, self.spark_cores // 2)
 
     @property
+    def spark_shuffle_partitions(self) -> int:
+        """Two per core the Connect server holds: the stack's tasks' and server's setting."""
+        return 2 * self.connect_cores
+
+    @property
     def airflow_url(self) -> str:
         return f"http://{self.airflow_host}:{self.ports['airflow']}"
 
