@@ -56,6 +56,25 @@ def tiny_market(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_features(config: RankctConfig, tiny_market: Path, spark,
+                  tmp_path_factory: pytest.TempPathFactory) -> RankctConfig:
+    """A configuration of its own whose home holds the tiny market's five days with their
+    features built and the feature repo applied (the training-set joins' input)."""
+    from datetime import timedelta
+
+    from rankct.pipeline import prepare
+
+    cfg = config.model_copy(deep=True)
+    cfg.home = tmp_path_factory.mktemp("tiny_features_home")
+    (cfg.home / "data").mkdir()
+    (cfg.home / "data" / "raw").symlink_to(tiny_market / "raw")
+    for i in range(5):
+        prepare.build_features(cfg, START + timedelta(days=i), spark)
+    prepare.apply_feature_repo(cfg)
+    return cfg
+
+
+@pytest.fixture(scope="session")
 def small_market(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Three clean days at the small (test) scale, about 50k impressions a day."""
     from rankct.simulate import simulate

@@ -1,7 +1,7 @@
 """A day's rows of the training set, kept so that the next days' training sets reuse them.
 
-A training window of seven days moves by one day a day, yet joining it point-in-time through
-Feast costs the same every day (the window's impressions labelled and joined again). The joined
+A training window of seven days moves by one day a day, yet joining it point-in-time costs
+the same every day (the window's impressions labelled and joined again). The joined
 rows of an impression day depend only on that day's impressions, the events that can label them
 (the attribution window reaches into the next day), the feature partitions the join reads and
 the feature definitions; once those are the same, so are the rows. Each day's rows are kept as a
@@ -165,7 +165,7 @@ def regraded(rows: pa.Table, grades: pa.Table) -> pa.Table | None:
 
 def joined_slices(spark: SparkSession, data_root: Path, days: Sequence[date],
                   config: RankctConfig, service: str, root: Path) -> list[Path]:
-    """The slice files of ``days`` (the training window's usable days), joining through Feast
+    """The slice files of ``days`` (the training window's usable days), joining
     only the days whose joined rows are missing or out of date, and grading again those whose
     rows are current but whose labelling events changed."""
     window = config.labels.attribution_window_minutes
@@ -212,9 +212,9 @@ def _join_and_grade(spark: SparkSession, data_root: Path, config: RankctConfig, 
                   .select("request_id", "item_id", "grade", served_on.alias("_day")).toArrow()
                   if regrade else None)
         store = feature_store(config)
-        # A day at a time: the joined rows come back through the driver, and several days of
-        # a medium marketplace (3M impressions x 70 columns) exhaust a 4 GB one. Each day's
-        # slice is kept as soon as it is joined, so that a retry starts where this one stopped.
+        # A day at a time: the joined rows are built in this process, and several days of a
+        # medium marketplace come to 3M impressions x 70 columns. Each day's slice is kept as
+        # soon as it is joined, so that a retry starts where this one stopped.
         for d in stale:
             rows = historical_features(store, labelled.where(served_on == F.lit(d)),
                                        service).to_arrow()

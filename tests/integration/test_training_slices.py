@@ -17,18 +17,8 @@ DAYS = [START + timedelta(days=i) for i in range(5)]
 
 
 @pytest.fixture(scope="module")
-def built(config, tiny_market, spark, tmp_path_factory):
-    """Five tiny days validated, with their features built and the feature repo applied."""
-    from rankct.pipeline import prepare
-
-    cfg = config.model_copy(deep=True)
-    cfg.home = tmp_path_factory.mktemp("slices_home")
-    (cfg.home / "data").mkdir()
-    (cfg.home / "data" / "raw").symlink_to(tiny_market / "raw")
-    for day in DAYS:
-        prepare.build_features(cfg, day, spark)
-    prepare.apply_feature_repo(cfg)
-    return cfg
+def built(tiny_features):
+    return tiny_features
 
 
 def _both(cfg, spark, start, end, **kwargs) -> tuple[pd.DataFrame, pd.DataFrame]:
