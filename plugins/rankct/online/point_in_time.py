@@ -55,15 +55,9 @@ class DailyView:
         partition ``dt=D`` is valid from an instant between ``D`` and ``D + 1`` 00:00, so every
         partition left out holds only rows from before ``first - ttl`` or after ``last``."""
         low = (datetime.combine(first, time()) - self.ttl - timedelta(days=1)).date()
-        found = []
-        for path in self.path.glob(f"{PARTITION}=*"):
-            try:
-                day = date.fromisoformat(path.name.removeprefix(f"{PARTITION}="))
-            except ValueError:
-                continue
-            if low <= day <= last:
-                found.append(path)
-        return sorted(found)
+        days = (low + timedelta(days=i) for i in range((last - low).days + 1))
+        return [p for p in (self.path / f"{PARTITION}={d.isoformat()}" for d in days)
+                if p.is_dir()]
 
 
 def daily_views(store: FeatureStore, service: FeatureService) -> list[DailyView] | None:
