@@ -63,11 +63,14 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
 	  || { echo "could not install chromium: the browser test needs $(CHROMIUM)"; exit 1; }; }
 
+# The suite on two workers (pytest-xdist): the end-to-end runs spend much of their time waiting
+# on the processes they start, which the other worker's tests use.
+TEST_WORKERS ?= 2
 test: setup setup-gcp browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 test-fast: setup setup-gcp
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "not slow"
 
 bench: setup
 	$(BIN)/python bench/simulate.py

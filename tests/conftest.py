@@ -11,6 +11,51 @@ from rankct.config import RankctConfig, SparkConfig, load_config
 
 START = date(2026, 11, 1)
 
+# `make test` spreads the suite over two workers (pytest-xdist); each worker builds the session
+# fixtures its tests use. The modules sharing one of these fixtures run on one worker, so it is
+# built once and the state it holds (the end-to-end runs' homes, the Feast repository on Redis
+# db 7, the emulators) has one user at a time; every other module is a unit of its own.
+SHARED_FIXTURES = {"end_to_end": "end_to_end", "gcp_emulators": "gcp_emulators",
+                   "applied": "feast_applied", "tiny_features": "tiny_features"}
+# The scheduler (in the controller, which collects nothing) sees node ids only, hence the
+# modules are named here; collection checks the table against the fixtures each test uses.
+MODULE_GROUPS = {
+    **dict.fromkeys(["tests/e2e/test_monitoring_checks.py", "tests/e2e/test_prod_scheduler.py",
+                     "tests/e2e/test_training_dag.py", "tests/e2e/test_uis.py"], "end_to_end"),
+    **dict.fromkeys(["tests/e2e/test_gcp_run.py", "tests/integration/test_bigquery_connection.py",
+                     "tests/integration/test_bigquery_gate.py", "tests/integration/test_bq_export.py",
+                     "tests/integration/test_bq_load.py", "tests/integration/test_gcs_artifacts.py"],
+                    "gcp_emulators"),
+    **dict.fromkeys(["tests/integration/test_faults.py", "tests/integration/test_feast_store.py",
+                     "tests/integration/test_materialize.py"], "feast_applied"),
+    **dict.fromkeys(["tests/integration/test_point_in_time.py",
+                     "tests/integration/test_training_slices.py"], "tiny_features"),
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        module = item.nodeid.split("::")[0]
+        for fixture, group in SHARED_FIXTURES.items():
+            if fixture in item.fixturenames and MODULE_GROUPS.get(module) != group:
+                raise pytest.UsageError(
+                    f"{module} uses the shared fixture {fixture!r}: add it to the "
+                    f"{group!r} modules of MODULE_GROUPS in tests/conftest.py")
+
+
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: absent when it is not installed
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """Modules as units of work (xdist's ``loadscope``), the grouped ones as one unit each.
+    (xdist's own ``loadgroup`` renames node ids, which pytest 9 no longer lets it do.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedFixtureScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::")[0]
+            return MODULE_GROUPS.get(module, module)
+
+    return SharedFixtureScheduling(config, log)
+
 
 @pytest.fixture(scope="session")
 def config(tmp_path_factory: pytest.TempPathFactory) -> RankctConfig:

@@ -2,14 +2,14 @@
 prod``: Spark standalone master and workers, Airflow on this machine's PostgreSQL with the
 CeleryExecutor and two Celery workers on a Redis broker, the MLflow server behind basic auth,
 Feast on this machine's Redis), then ``rankct run --profile prod`` over the days of the tiny
-market the local e2e run uses: the first two days' history is prepared with the library's own
-stages (as the local e2e run prepares its first three), then the scheduler runs the third
-(a warm-up day), the fourth (trained) and the fifth (damaged, stopped at data gate 1).
+market the local e2e run uses: the first three days' history is prepared with the library's
+own stages (as the local e2e run prepares them), then the scheduler runs the fourth (trained)
+and the fifth (damaged, stopped at data gate 1).
 
-While it runs, the Celery worker running the third day's feature job is killed with its
+While it runs, the Celery worker running the fourth day's feature job is killed with its
 whole process group (a worker host lost mid-task): the scheduler finds the task without a
-heartbeat, retries it on the other worker, and the day's outputs are complete, which the
-equal decisions and the byte-identical champion show.
+heartbeat, retries it on the other worker, and the day's outputs are complete: the model
+trained on the retried task's features is the local run's champion, byte for byte.
 
 What it shows: the scheduler ran a backfill of the range (no ``airflow dags test``); the days
 end as the local profile's did on the same data, and the champion the scheduler's run
@@ -43,9 +43,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 RANKCT = str(Path(sys.executable).parent / "rankct")
 PROD_DAYS = DAYS[:5]  # three warm-up days, a trained day, the damaged day
-# The first two warm-up days are prepared in-process: through the scheduler they ran the same
-# tasks as the third, and cost over three minutes of the suite.
-PREPARED, SCHEDULED = PROD_DAYS[:2], PROD_DAYS[2:]
+# The warm-up days are prepared in-process: through the scheduler each ran the same tasks as
+# the trained day's first five, and cost a minute or more of the suite.
+PREPARED, SCHEDULED = PROD_DAYS[:3], PROD_DAYS[3:]
 TRAINING_DAG = "ranker_continuous_training"
 KILLED = ("build_features", SCHEDULED[0])  # the task whose Celery worker is killed, its day
 HEARTBEAT_TIMEOUT = 45  # seconds without a heartbeat before the scheduler retries a task
@@ -325,7 +325,7 @@ def test_running_the_range_again_trains_nothing_twice(prod_run) -> None:
 
 
 def test_a_killed_celery_worker_s_task_is_retried_on_the_other(prod_run) -> None:
-    """The worker running the third day's feature job was killed mid-task: the task ran
+    """The worker running the trained day's feature job was killed mid-task: the task ran
     again (try 2) and succeeded, the dead worker is reported so, the day's run succeeded."""
     killed = prod_run["killed"]
     task_id, day = KILLED

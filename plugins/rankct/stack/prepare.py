@@ -35,7 +35,7 @@ def _admin(url: str):
 
 def ensure_databases(settings: StackSettings, url: str) -> list[str]:
     """Create the stack's role and its two databases where missing; the names created."""
-    from psycopg2 import sql
+    from psycopg2 import errors, sql
 
     created = []
     connection = _admin(url)
@@ -44,9 +44,12 @@ def ensure_databases(settings: StackSettings, url: str) -> list[str]:
             cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s",
                            (settings.postgres_user,))
             if cursor.fetchone() is None:
-                cursor.execute(sql.SQL("CREATE ROLE {} LOGIN").format(
-                    sql.Identifier(settings.postgres_user)))
-                created.append(f"role {settings.postgres_user}")
+                try:
+                    cursor.execute(sql.SQL("CREATE ROLE {} LOGIN").format(
+                        sql.Identifier(settings.postgres_user)))
+                    created.append(f"role {settings.postgres_user}")
+                except (errors.DuplicateObject, errors.UniqueViolation):
+                    pass  # another stack on this server created it since the check: it exists
             for database in (settings.airflow_db, settings.mlflow_db):
                 cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
                 if cursor.fetchone() is None:
