@@ -8,10 +8,13 @@ Layout under ``<data_root>/features/``: ``daily/<grain>/dt=D`` holds the day's c
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from rankct.config import RankctConfig
 from rankct.contract import SUCCESS_MARKER, partition_path
@@ -31,6 +34,8 @@ FEATURE_TABLES = {"item_features": ["item_id"], "user_features": ["user_id"],
                   "user_category_affinity": ["user_id", "category"],
                   "user_brand_affinity": ["user_id", "brand"]}
 HISTORY_DAYS = max(windows.WINDOWS)
+_WRITERS = 4  # Spark jobs submitted at once by one feature build
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,18 @@ def _read_daily(spark: SparkSession, paths: FeaturePaths, grain: str, day: date)
             .drop("dt"))
 
 
+def _concurrently(calls: list[Callable[[], T]]) -> list[T]:
+    """Run ``calls`` in threads, as concurrent Spark jobs; their results in order.
+
+    A small day's writes are each a short job whose time is mostly the driver planning,
+    scheduling and committing it: side by side they overlap (the feature build task of a small
+    day fell from 16.6 to 14.4 s in ``bench/pipeline.py``; in-process, 11.5 to 9.7 s). Every
+    write stays atomic, so a failed one leaves the others published and a re-run replaces them
+    with the same bytes."""
+    with ThreadPoolExecutor(max_workers=min(_WRITERS, len(calls))) as pool:
+        return list(pool.map(lambda call: call(), calls))
+
+
 def build_day(spark: SparkSession, data_root: Path | str, day: date,
               config: RankctConfig) -> dict[str, Path]:
     """Count ``day``'s interactions and publish every feature table as of its end."""
@@ -101,10 +118,11 @@ def build_day(spark: SparkSession, data_root: Path | str, day: date,
     category_price = (item_now.where(on_sale).groupBy("category")
                       .agg(F.median("price").alias("category_median_price")))
     labelled = daily.with_log_signals(outcomes, propensity, category_price).cache()
-    for grain, key in GRAINS.items():
-        publish_dataframe(daily.daily_counts(labelled, key), paths.daily(grain, day), key)
-    publish_dataframe(labelled.where("purchases > 0").select("user_id", "item_id", "price"),
-                      paths.daily("purchases", day), ["user_id", "item_id"])
+    counts = [(daily.daily_counts(labelled, key), paths.daily(grain, day), key)
+              for grain, key in GRAINS.items()]
+    counts.append((labelled.where("purchases > 0").select("user_id", "item_id", "price"),
+                   paths.daily("purchases", day), ["user_id", "item_id"]))
+    _concurrently([partial(publish_dataframe, *count) for count in counts])
     labelled.unpersist()
     outcomes.unpersist()
 
@@ -114,22 +132,26 @@ def build_day(spark: SparkSession, data_root: Path | str, day: date,
                      .groupBy("seller_id").agg(F.count(F.lit(1)).alias("seller_sales_30d")))
     purchases = _read_daily(spark, paths, "purchases", day)
     user_category = _read_daily(spark, paths, "user_category", day)
+    # Each table is built (its global click rates are collected) and written in a thread.
     tables = {
-        "item_features": windows.item_features(
+        "item_features": lambda: windows.item_features(
             items, sellers, _read_daily(spark, paths, "item", day),
             _read_daily(spark, paths, "brand", day), sold_recently, cutoff),
-        "user_features": windows.user_features(
+        "user_features": lambda: windows.user_features(
             load_history(spark, data_root, "users", day, ["user_id", "signup_at", "updated_at"]),
             _read_daily(spark, paths, "user", day), purchases, user_category,
             _read_daily(spark, paths, "user_size", day), cutoff),
-        "user_category_affinity": windows.affinity(user_category, "category"),
-        "user_brand_affinity": windows.affinity(_read_daily(spark, paths, "user_brand", day),
-                                                "brand"),
+        "user_category_affinity": lambda: windows.affinity(user_category, "category"),
+        "user_brand_affinity": lambda: windows.affinity(
+            _read_daily(spark, paths, "user_brand", day), "brand"),
     }
-    written = {}
-    for name, df in tables.items():
-        stamped = df.withColumn("event_timestamp", F.lit(cutoff))
-        written[name] = publish_dataframe(stamped, paths.table(name, day), FEATURE_TABLES[name])
+
+    def publish_table(name: str) -> Path:
+        stamped = tables[name]().withColumn("event_timestamp", F.lit(cutoff))
+        return publish_dataframe(stamped, paths.table(name, day), FEATURE_TABLES[name])
+
+    written = dict(zip(tables, _concurrently([partial(publish_table, name) for name in tables]),
+                       strict=True))
     log.info("features for %s written under %s", day, data_root / "features")
     return written
 
