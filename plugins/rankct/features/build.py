@@ -146,12 +146,12 @@ def build_day(spark: SparkSession, data_root: Path | str, day: date,
             _read_daily(spark, paths, "user_brand", day), "brand"),
     }
 
-    def publish_table(name: str) -> Path:
-        stamped = tables[name]().withColumn("event_timestamp", F.lit(cutoff))
+    def publish_table(name: str, build: Callable[[], DataFrame]) -> Path:
+        stamped = build().withColumn("event_timestamp", F.lit(cutoff))
         return publish_dataframe(stamped, paths.table(name, day), FEATURE_TABLES[name])
 
-    written = dict(zip(tables, _concurrently([partial(publish_table, name) for name in tables]),
-                       strict=True))
+    published = _concurrently([partial(publish_table, *table) for table in tables.items()])
+    written = dict(zip(tables, published, strict=True))
     log.info("features for %s written under %s", day, data_root / "features")
     return written
 
