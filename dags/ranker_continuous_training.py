@@ -54,7 +54,8 @@ PIPELINE = "rankct.pipeline"
 def ranker_continuous_training() -> None:
     validate = StageOperator(task_id="validate_raw_data",
                              stage=f"{PIPELINE}.prepare:validate_raw", links=raw_gate_links())
-    features = spark_job("build_features", "build_features.py", ["--date", "{{ ds }}"])
+    features = spark_job("build_features", "build_features.py", ["--date", "{{ ds }}"],
+                         connect_stage=f"{PIPELINE}.prepare:build_features")
     register = StageOperator(task_id="register_features",
                              stage=f"{PIPELINE}.prepare:apply_feature_repo")
     materialize = StageOperator(task_id="materialize", stage=f"{PIPELINE}.prepare:materialize")

@@ -49,8 +49,12 @@ def test_training_dag_graph(dagbag) -> None:
     expected = set(itertools.pairwise(chain)) | {("gate", "export"), ("gate", "reject"),
                                               ("export", "promote"), ("promote", "notify")}
     assert _edges(dag) == expected
-    assert type(dag.get_task("build_features")).__name__ == "SparkSubmitOperator"
-    assert dag.get_task("build_features")._conn_id == "rankct_spark"
+    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+    from rankct.airflow.operators import import_stage
+
+    features = dag.get_task("build_features")
+    assert isinstance(features, SparkSubmitOperator) and features._conn_id == "rankct_spark"
+    assert callable(import_stage(features.connect_stage))  # what it runs on a Connect server
     promote = dag.get_task("promote")
     assert [outlet.name for outlet in promote.outlets] == ["rankct_champion"]
     # Per-run params change training only; gate thresholds and the webhook are not among them.
@@ -124,6 +128,36 @@ def test_a_service_outage_is_retried_and_bad_data_is_not(airflow_env, stage, ret
     # Airflow fails an AirflowFailException at once; any other exception uses the retries.
     assert isinstance(raised.value, AirflowFailException) is not retried
     assert context[FAILURE_KEY]
+
+
+def connect_probe(config, day) -> dict:
+    return {"day": day.isoformat(), "remote": config.spark.remote}
+
+
+def test_a_spark_job_runs_its_stage_in_the_task_only_when_there_is_a_connect_server(
+        airflow_env, monkeypatch, tmp_path) -> None:
+    """With the profile's Spark Connect server the job's stage runs in the task (a
+    spark-submitted job would only attach to that server); without one, spark-submit runs."""
+    import pendulum
+    from rankct.airflow.spark import SparkJobOperator
+
+    for key, value in airflow_env.items():
+        if key.startswith(("AIRFLOW", "RANKCT", "PYSPARK")) or key == "PATH":
+            monkeypatch.setenv(key, value)
+    marker = tmp_path / "submitted"
+    job = tmp_path / "job.py"
+    job.write_text("import sys\nfrom pathlib import Path\nPath(sys.argv[1]).write_text('ran')\n")
+    operator = SparkJobOperator(task_id="probe", application=str(job), conn_id="rankct_spark",
+                                application_args=[str(marker)],
+                                connect_stage=f"{__name__}:connect_probe")
+    context = {"params": {}, "logical_date": pendulum.datetime(2026, 11, 6, tz="UTC")}
+    monkeypatch.setenv("RANKCT__SPARK__REMOTE", "sc://127.0.0.1:15999")
+    summary = operator.execute(context)
+    assert summary["remote"] == "sc://127.0.0.1:15999" and summary["day"] == "2026-11-06"
+    assert "stage_seconds" in summary and not marker.exists()
+    monkeypatch.delenv("RANKCT__SPARK__REMOTE")
+    operator.execute(context)
+    assert marker.read_text() == "ran"
 
 
 def test_a_run_may_override_training_but_not_the_gate_or_the_webhook(airflow_env,

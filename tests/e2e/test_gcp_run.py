@@ -1,12 +1,13 @@
-"""The gcp profile end to end, on the emulators: five small simulated days (about 50k
-impressions each) loaded into the emulated BigQuery (`rankct bq load`), then `rankct run --profile gcp` over them. Every day's data
-gate 1 runs as BigQuery jobs and exports the validated day to the offline store, the Spark
-feature jobs, Feast (Redis online store, as Memorystore would be) and training run as on the
-other profiles, and the champion's export bundle is logged to MLflow's artifact root on the
-emulated gs://, where the deployment payload names it.
+"""The gcp profile end to end, on the emulators: four days of the tiny simulated market (250
+requests a day; what is shown here does not grow with the data) loaded into the emulated
+BigQuery (`rankct bq load`), then `rankct run --profile gcp` over them: three warm-up days and a
+trained day. Every day's data gate 1 runs as BigQuery jobs and exports the validated day to the
+offline store, the Spark feature jobs, Feast (Redis online store, as Memorystore would be) and
+training run as on the other profiles, and the champion's export bundle is logged to MLflow's
+artifact root on the emulated gs://, where the deployment payload names it.
 
-Models trained on two or three small days need the end-to-end tests' tolerant gate to be
-promoted (tests/e2e/conftest.py). Its own dataset, bucket and Redis db (10) are used.
+Models trained on three tiny days need the end-to-end tests' tolerant gate to be promoted
+(tests/e2e/conftest.py). Its own dataset, bucket and Redis db (10) are used.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from tests.services import announce
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 RANKCT = str(Path(sys.executable).parent / "rankct")
-DAYS = 5
-SCALE = "small"  # about 50k impressions a day
+DAYS = 4
+SCALE = "tiny"
 TOLERANT = {  # tests/e2e/conftest.py's settings for a young market
     "RANKCT__PIPELINE__MIN_HISTORY_DAYS": "3", "RANKCT__GATE__MIN_NDCG": "0.2",
     "RANKCT__GATE__BASELINE_MARGIN": "1.0", "RANKCT__GATE__N_RESAMPLES": "2000",

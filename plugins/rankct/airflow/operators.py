@@ -36,6 +36,48 @@ def import_stage(path: str) -> Callable[..., dict[str, Any]]:
     return getattr(importlib.import_module(module), name)
 
 
+def run_stage(task: BaseOperator, context: Any, stage: str, stage_kwargs: dict[str, Any],
+              on_skip: Callable[[Any, Exception], None] | None = None) -> dict[str, Any]:
+    """Run the library ``stage`` for the run's day as ``task``: its summary (with the stage's
+    time and its SparkSession start-up, which the pipeline benchmark splits) is the task's
+    XCom, its addresses the task's links; expected failures fail the task without retries."""
+    from rankct.errors import RankctError, StageSkipped
+    from rankct.spark import SESSION_STARTS
+
+    started, spark_starts = time.perf_counter(), len(SESSION_STARTS)
+    try:
+        fn = import_stage(stage)
+        config, day = run_config(context), run_day(context)
+        use_connection_credentials(config)
+        task.log.info("rankct stage %s for %s (profile %s, home %s)", stage, day,
+                      config.profile, config.home)
+        summary = fn(config, day, **stage_kwargs) or {}
+    except StageSkipped as skipped:
+        if on_skip is not None:
+            on_skip(context, skipped)
+        raise AirflowSkipException(str(skipped)) from skipped
+    except RankctError as failure:
+        context[FAILURE_KEY] = str(failure)
+        if failure.retryable:  # a service is down: Airflow's retries, then a failure
+            raise
+        # Bad input or a failed gate: the message says what and what to do; no retry.
+        _push_links(task, context, getattr(failure, "summary", {}))  # e.g. the drift report
+        raise AirflowFailException(str(failure)) from failure
+    except Exception as failure:
+        context[FAILURE_KEY] = f"{type(failure).__name__}: {failure}"
+        raise
+    summary = {**summary, "stage_seconds": round(time.perf_counter() - started, 3),
+               "spark_start_seconds": round(sum(SESSION_STARTS[spark_starts:]), 3)}
+    _push_links(task, context, summary)
+    return summary
+
+
+def _push_links(task: BaseOperator, context: Any, summary: dict[str, Any]) -> None:
+    for link in task.operator_extra_links:
+        if summary.get(link.summary_field):
+            context["ti"].xcom_push(key=link.xcom_key, value=summary[link.summary_field])
+
+
 class StageOperator(BaseOperator):
     """Run the library stage ``stage`` (``"module:function"``) for the run's day.
 
@@ -54,41 +96,7 @@ class StageOperator(BaseOperator):
         self.operator_extra_links = tuple(LINKS[name] for name in links)
 
     def run_stage(self, context: Any) -> dict[str, Any]:
-        from rankct.errors import RankctError, StageSkipped
-        from rankct.spark import SESSION_STARTS
-
-        started, spark_starts = time.perf_counter(), len(SESSION_STARTS)
-        try:
-            fn = import_stage(self.stage)
-            config, day = run_config(context), run_day(context)
-            use_connection_credentials(config)
-            self.log.info("rankct stage %s for %s (profile %s, home %s)", self.stage, day,
-                          config.profile, config.home)
-            summary = fn(config, day, **self.stage_kwargs) or {}
-        except StageSkipped as skipped:
-            self.on_skip(context, skipped)
-            raise AirflowSkipException(str(skipped)) from skipped
-        except RankctError as failure:
-            context[FAILURE_KEY] = str(failure)
-            if failure.retryable:  # a service is down: Airflow's retries, then a failure
-                raise
-            # Bad input or a failed gate: the message says what and what to do; no retry.
-            self._push_links(context, getattr(failure, "summary", {}))  # e.g. the drift report
-            raise AirflowFailException(str(failure)) from failure
-        except Exception as failure:
-            context[FAILURE_KEY] = f"{type(failure).__name__}: {failure}"
-            raise
-        # What the pipeline benchmark splits: the stage's own time, and the part of it spent
-        # starting a SparkSession (once per task process).
-        summary = {**summary, "stage_seconds": round(time.perf_counter() - started, 3),
-                   "spark_start_seconds": round(sum(SESSION_STARTS[spark_starts:]), 3)}
-        self._push_links(context, summary)
-        return summary
-
-    def _push_links(self, context: Any, summary: dict[str, Any]) -> None:
-        for link in self.operator_extra_links:
-            if summary.get(link.summary_field):
-                context["ti"].xcom_push(key=link.xcom_key, value=summary[link.summary_field])
+        return run_stage(self, context, self.stage, self.stage_kwargs, on_skip=self.on_skip)
 
     def on_skip(self, context: Any, skipped: Exception) -> None:
         """What a :class:`StageSkipped` does besides skipping this task: nothing here."""

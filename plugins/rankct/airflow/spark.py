@@ -6,6 +6,12 @@ profile (``AIRFLOW_CONN_RANKCT_SPARK='{"conn_type": "spark", "host": "local[*]"}
 (docker-compose.yaml). Driver settings are read from the rankct profile when the task renders,
 not when the DAG file is parsed.
 
+When the profile attaches to a Spark Connect server (``spark.remote``: the one ``rankct run``
+starts on the local profile, the stack's on prod), a job with a library stage runs that stage
+in its task, attached to the server: a spark-submitted job would attach to the same server, and
+its JVM (three seconds a task) would only relay. Batch scoring has no Connect path (it
+broadcasts the booster) and is always spark-submitted.
+
 On the gcp profile with ``gcp.spark_runner: dataproc`` the same jobs go through Dataproc's Jobs
 API instead (:mod:`rankct.gcp.dataproc`, connection ``google_cloud_default``); that choice is
 made when the DAG file is parsed, so the scheduler's and the workers' profile must agree.
@@ -35,16 +41,42 @@ class SparkMacros:
 MACROS = {"rankct": SparkMacros()}
 
 
-def spark_job(task_id: str, script: str, arguments: list[str], **kwargs: Any) -> BaseOperator:
+class SparkJobOperator(SparkSubmitOperator):
+    """spark-submit of ``jobs/<script>``; or, when the run's profile attaches to a Spark Connect
+    server and the job has a ``connect_stage`` (the library stage the script runs), that stage
+    run in this task attached to the server, as the other stages are."""
+
+    def __init__(self, *, connect_stage: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.connect_stage = connect_stage
+
+    def execute(self, context: Any) -> Any:
+        from rankct.airflow.operators import run_stage
+        from rankct.airflow.runtime import run_config
+        from rankct.spark import remote_url
+
+        remote = remote_url(run_config(context).spark) if self.connect_stage else None
+        if remote is None:
+            return super().execute(context)
+        self.log.info("Spark Connect server %s: running %s in this task, attached to it "
+                      "(spark-submit of %s would start a JVM only to attach to it too)",
+                      remote, self.connect_stage, self.application)
+        return run_stage(self, context, self.connect_stage, {})
+
+
+def spark_job(task_id: str, script: str, arguments: list[str], connect_stage: str | None = None,
+              **kwargs: Any) -> BaseOperator:
     """A task that spark-submits ``jobs/<script>`` with ``arguments`` (templated), or submits it
-    to Dataproc when the profile says so."""
+    to Dataproc when the profile says so. ``connect_stage``: the library stage the script runs,
+    run in the task instead when the profile has a Spark Connect server."""
     from rankct.config import load_config
 
     config = load_config()
     if config.gcp.spark_runner == "dataproc":
         return dataproc_job(config, task_id, script, arguments, **kwargs)
-    return SparkSubmitOperator(
+    return SparkJobOperator(
         task_id=task_id,
+        connect_stage=connect_stage,
         application=str(REPO_ROOT / "jobs" / script),
         conn_id=SPARK_CONN_ID,
         name=f"rankct-{task_id}",
