@@ -95,12 +95,37 @@ def test_celery_adds_workers_with_their_own_names_and_log_ports(tmp_path) -> Non
     assert env["AIRFLOW__CELERY__BROKER_URL"] == "amqp://guest:guest@127.0.0.1:5672//"
     assert env["AIRFLOW__CELERY__RESULT_BACKEND"] == \
         "db+postgresql+psycopg2://rankct@127.0.0.1:5432/rankct_airflow"
+    assert env["AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS"] == \
+        "rankct.airflow.celery_worker.CELERY_CONFIG"
     redis = load_settings(config, environ={"RANKCT_STACK_BROKER_REDIS_DB": "6"},
                           executor="celery")
     assert airflow_overrides(redis, SECRETS)["AIRFLOW__CELERY__BROKER_URL"] == \
         "redis://127.0.0.1:6379/6"
     assert airflow_overrides(load_settings(config, environ={}), SECRETS)[
         "AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+
+
+def test_a_celery_worker_imports_the_stages_libraries_before_it_forks(tmp_path) -> None:
+    """The stack's Celery settings, given to Celery's own app: its loader's start-up (what a
+    worker runs before forking its pool) imports the libraries every task would import."""
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from celery import Celery\n"
+        "from rankct.airflow import celery_worker\n"
+        "app = Celery('probe', config_source=celery_worker.CELERY_CONFIG)\n"
+        "before = [m for m in celery_worker.PRELOADED if m in sys.modules]\n"
+        "app.loader.init_worker()\n"
+        "print(before, [m for m in celery_worker.PRELOADED if m not in sys.modules],\n"
+        "      app.conf.broker_connection_retry_on_startup)\n")
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
+                          text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    # Nothing heavy before the worker starts (the scheduler imports the module too), all of
+    # it after; Airflow's own settings are kept.
+    assert done.stdout.strip().splitlines()[-1] == "[] [] True", done.stdout[-3000:]
 
 
 def test_settings_refuse_what_cannot_work(tmp_path) -> None:

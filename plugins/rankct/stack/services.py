@@ -102,6 +102,8 @@ def airflow_overrides(settings: StackSettings, secrets: dict[str, str]) -> dict[
     }
     if settings.executor == "celery":
         env["AIRFLOW__CELERY__BROKER_URL"] = settings.broker_url
+        # Airflow's Celery settings, with the stages' libraries imported once per worker.
+        env["AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS"] = "rankct.airflow.celery_worker.CELERY_CONFIG"
         # psycopg2 named: SQLAlchemy 2.1 would pick psycopg 3 (not installed) for postgresql.
         env["AIRFLOW__CELERY__RESULT_BACKEND"] = "db+" + settings.database_url(
             settings.airflow_db)
