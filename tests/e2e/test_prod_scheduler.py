@@ -2,9 +2,11 @@
 prod``: Spark standalone master and workers, Airflow on this machine's PostgreSQL with the
 CeleryExecutor and two Celery workers on a Redis broker, the MLflow server behind basic auth,
 Feast on this machine's Redis), then ``rankct run --profile prod`` over the days of the tiny
-market the local e2e run uses: the first three days' history is prepared with the library's
-own stages (as the local e2e run prepares them), then the scheduler runs the fourth (trained)
-and the fifth (damaged, stopped at data gate 1).
+market the local e2e run uses: the first three days' history is the local e2e
+run's outputs (their data gate verdicts and feature partitions, computed on this same data;
+tests/integration/test_spark_connect.py shows the stack's Connect path computes the same bytes),
+registered and materialized into the stack's Feast, then the scheduler runs the fourth
+(trained) and the fifth (damaged, stopped at data gate 1).
 
 While it runs, the Celery worker running the fourth day's feature job is killed with its
 whole process group (a worker host lost mid-task): the scheduler finds the task without a
@@ -43,12 +45,16 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 RANKCT = str(Path(sys.executable).parent / "rankct")
 PROD_DAYS = DAYS[:5]  # three warm-up days, a trained day, the damaged day
-# The warm-up days are prepared in-process: through the scheduler each ran the same tasks as
-# the trained day's first five, and cost a minute or more of the suite.
+# The warm-up days are the local run's: through the scheduler each ran the same tasks as the
+# trained day's first five (a minute or more of the suite), and computing them again on the
+# stack's Connect server took 90 s more.
 PREPARED, SCHEDULED = PROD_DAYS[:3], PROD_DAYS[3:]
 TRAINING_DAG = "ranker_continuous_training"
 KILLED = ("build_features", SCHEDULED[0])  # the task whose Celery worker is killed, its day
-HEARTBEAT_TIMEOUT = 45  # seconds without a heartbeat before the scheduler retries a task
+# Seconds without a heartbeat before the scheduler retries a task: six of the task
+# supervisor's heartbeats ([workers] min_heartbeat_interval, 5 s), so a busy machine's late
+# beat is not taken for a lost worker.
+HEARTBEAT_TIMEOUT = 30
 
 
 def _get_json(url: str, login: tuple[str, str] | None = None) -> dict:
@@ -118,8 +124,9 @@ def _kill_the_worker_running(env: dict[str, str], task_id: str, day, seen: dict,
         return
 
 
-# The warm-up tasks of a day, as the training DAG runs them (check_history records the warm-up
-# outcome and stops the day), in one process on the stack's profile.
+# The warm-up tasks of a day after its features (Feast's apply, materialization into the
+# stack's Redis, check_history recording the warm-up outcome), as the training DAG runs them, in
+# one process on the stack's profile.
 _PREPARE = """
 import sys
 from datetime import date
@@ -127,17 +134,32 @@ from datetime import date
 from rankct.config import load_config
 from rankct.errors import StageSkipped
 from rankct.pipeline import prepare
-from tests.e2e.conftest import prepare_history
 
 config = load_config("prod")
 days = [date.fromisoformat(d) for d in sys.argv[1:]]
-prepare_history(config, days)
+prepare.apply_feature_repo(config)
 for day in days:
+    prepare.materialize(config, day)
     try:
         prepare.check_history(config, day)
     except StageSkipped:
         pass
 """
+
+
+def _copy_prepared_days(local, prod, days) -> None:
+    """The data gate verdicts and feature partitions of ``days`` from the local run's home
+    ``local`` to the prod profile's ``prod`` (the same raw data): what the warm-up days'
+    first tasks would compute again."""
+    import shutil
+
+    partitions = [f"dt={day.isoformat()}" for day in days]
+    for source in local.data_root.joinpath("features").rglob("dt=*"):
+        if source.name in partitions:
+            shutil.copytree(source, prod.data_root / source.relative_to(local.data_root))
+    for name in partitions:
+        shutil.copytree(local.reports_dir / "data_gate" / name,
+                        prod.reports_dir / "data_gate" / name)
 
 
 def _stack_client_env(env: dict[str, str]) -> dict[str, str]:
@@ -149,8 +171,8 @@ def _stack_client_env(env: dict[str, str]) -> dict[str, str]:
 
 
 def _prepare_history(env: dict[str, str], days) -> None:
-    """``days``' warm-up stages on the stack's profile (Feast's Redis db, the stack's MLflow,
-    its Spark Connect server), as a client of the stack."""
+    """``days``' warm-up stages after the features on the stack's profile (Feast's Redis db,
+    the stack's MLflow), as a client of the stack."""
     root = Path(__file__).resolve().parents[2]
     client = {**env, **_stack_client_env(env),
               "PYTHONPATH": os.pathsep.join([str(root / "plugins"), str(root)])}
@@ -193,6 +215,9 @@ def prod_run(end_to_end, tmp_path_factory):
     env["AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT"] = str(HEARTBEAT_TIMEOUT)
     simulate(home / "data", days=len(DAYS), scale="tiny", seed=11, start=START,
              faults={"events_before_impression": BAD_DAY.isoformat()})
+    from rankct.config import load_config
+
+    _copy_prepared_days(end_to_end.config, load_config("prod", environ=env), PREPARED)
     _flush_own_redis_dbs()  # an earlier run's killed worker left an unacknowledged message
     try:
         up = subprocess.run([RANKCT, "stack", "up", "--free-ports", "--timeout", "400"],

@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from rankct import cli
@@ -166,29 +167,42 @@ connection.execute("COMMIT")
 
 
 @pytest.mark.slow
-def test_a_locked_store_is_retried_and_never_read_as_no_champion(cfg, lineage) -> None:
+def test_a_locked_store_is_retried_and_never_read_as_no_champion(cfg, lineage, tmp_path) -> None:
     """MLflow waits 20 s on a locked SQLite, then fails; rankct retries instead of answering
-    "no champion" (which would judge the next challenger on the floors alone)."""
+    "no champion" (which would judge the next challenger on the floors alone). The two cases
+    wait at once, each on a copy of the store's database: MLflow's wait is a fixed 20 s."""
+    import shutil
+    from concurrent.futures import ThreadPoolExecutor
+
     store = lineage[0]
     serving = champion_version(store)
-    database = store.tracking_uri.removeprefix("sqlite:///")
-    for hold, attempts in ((40, 1), (22, 2)):
-        cfg.mlflow.retry_attempts = attempts
-        cfg.mlflow.retry_backoff_seconds = 1.0
-        locked = open_store(cfg)
-        holder = subprocess.Popen([sys.executable, "-c", _LOCK_SQLITE, database, str(hold)],
+    database = Path(store.tracking_uri.removeprefix("sqlite:///"))
+
+    def read_while_locked(hold: int, attempts: int) -> int | None:
+        copy = tmp_path / f"{attempts}_attempts" / database.name
+        copy.parent.mkdir()
+        shutil.copyfile(database, copy)
+        local = cfg.model_copy(deep=True)
+        local.mlflow.tracking_uri = local.mlflow.registry_uri = f"sqlite:///{copy}"
+        local.mlflow.retry_attempts, local.mlflow.retry_backoff_seconds = attempts, 1.0
+        locked = open_store(local)
+        holder = subprocess.Popen([sys.executable, "-c", _LOCK_SQLITE, str(copy), str(hold)],
                                   stdout=subprocess.PIPE, text=True)
         try:
             assert holder.stdout.readline() == "locked\n"
-            if attempts == 1:  # held longer than every attempt: an outage, said so
-                with pytest.raises(ServiceUnavailable, match="database is locked"):
-                    alias_version(locked, "champion")
-            else:  # released while rankct retries: the real champion
-                assert alias_version(locked, "champion") == serving
+            return alias_version(locked, "champion")
         finally:
             holder.kill()
             holder.wait()
-    cfg.mlflow.retry_attempts, cfg.mlflow.retry_backoff_seconds = 3, 0.05
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        # Held longer than every attempt: an outage, said so.
+        outage = pool.submit(read_while_locked, 40, 1)
+        # Released while rankct retries: the real champion.
+        retried = pool.submit(read_while_locked, 22, 2)
+        with pytest.raises(ServiceUnavailable, match="database is locked"):
+            outage.result()
+        assert retried.result() == serving
 
 
 def test_an_unreachable_database_is_an_outage_not_bad_input(cfg) -> None:
