@@ -48,12 +48,19 @@ def free_port() -> int:
 
 def prepare_history(cfg, days, spark=None) -> None:
     """The stages a DAG run of each of ``days`` runs before its history check, with the
-    library: data gate 1, features, Feast's apply, materialization."""
+    library: data gate 1, features, then :func:`register_history`."""
     from rankct.pipeline import prepare
 
     for day in days:
         prepare.validate_raw(cfg, day, spark)
         prepare.build_features(cfg, day, spark)
+    register_history(cfg, days)
+
+
+def register_history(cfg, days) -> None:
+    """The stages after the features of each of ``days``: Feast's apply, materialization."""
+    from rankct.pipeline import prepare
+
     prepare.apply_feature_repo(cfg)
     for day in days:
         prepare.materialize(cfg, day)

@@ -134,12 +134,12 @@ from datetime import date
 from rankct.config import load_config
 from rankct.errors import StageSkipped
 from rankct.pipeline import prepare
+from tests.e2e.conftest import register_history
 
 config = load_config("prod")
 days = [date.fromisoformat(d) for d in sys.argv[1:]]
-prepare.apply_feature_repo(config)
+register_history(config, days)
 for day in days:
-    prepare.materialize(config, day)
     try:
         prepare.check_history(config, day)
     except StageSkipped:
@@ -254,7 +254,6 @@ def prod_run(end_to_end, tmp_path_factory):
     finally:
         subprocess.run([RANKCT, "stack", "down"], env=env, timeout=180, check=False)
         _flush_own_redis_dbs()
-        from rankct.config import load_config
         from rankct.stack.prepare import admin_url, drop_databases
         from rankct.stack.settings import load_settings
 

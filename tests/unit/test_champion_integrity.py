@@ -178,7 +178,7 @@ def test_a_locked_store_is_retried_and_never_read_as_no_champion(cfg, lineage, t
     serving = champion_version(store)
     database = Path(store.tracking_uri.removeprefix("sqlite:///"))
 
-    def read_while_locked(hold: int, attempts: int) -> int | None:
+    def read_while_locked(hold: int, attempts: int) -> str | None:
         copy = tmp_path / f"{attempts}_attempts" / database.name
         copy.parent.mkdir()
         shutil.copyfile(database, copy)
