@@ -13,12 +13,15 @@ START = date(2026, 11, 1)
 
 # The suite's JVMs (each worker's Spark session, the Connect servers, the spark-submit jobs, the
 # prod stack's master and workers) live minutes and see tiny data, and the suite is CPU-bound on
-# two cores: the C2 compiler's work never pays back there. With C1 alone and the serial
-# collector a tiny day's data gate and feature build took 70 s of JVM CPU instead of 97 s (C2
-# alone was 30 s of it), in the same wall time. The JIT tier does not change Java's arithmetic:
-# the outputs are the same bytes. Set before any JVM starts; every process the tests start
-# inherits it.
-os.environ.setdefault("JAVA_TOOL_OPTIONS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
+# two cores: the C2 compiler's work never pays back there (30 s of the 97 s of JVM CPU a tiny
+# day's data gate and feature build took). The JIT tier does not change Java's arithmetic: the
+# outputs are the same bytes. The collector stays the default (G1). The serial one, tried with
+# it, fixes the old generation at 1.3 GB of a worker session's 2 GB, and that generation holds
+# the session's spent broadcasts until Spark's cleaner drops them (1.0 GB used, 0.5 GB of it
+# broadcast pages, seen mid-suite): a worker's JVM died under it in a clean-clone CI, most
+# likely out of memory (the report hook below now says how a JVM ended). Set before any JVM
+# starts; every process the tests start inherits it.
+os.environ.setdefault("JAVA_TOOL_OPTIONS", "-XX:TieredStopAtLevel=1")
 
 # `make test` spreads the suite over two workers (pytest-xdist); each worker builds the session
 # fixtures its tests use. The modules sharing one of these fixtures run on one worker, so it is
@@ -76,6 +79,11 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> RankctConfig:
     return cfg
 
 
+# The worker's Spark JVM, once started: when it dies, every later test of the worker fails with
+# py4j's "Connection refused", which does not say why; the report hook below does.
+_SESSION_JVM: list = []
+
+
 @pytest.fixture(scope="session")
 def spark(config: RankctConfig):
     """The single SparkSession of the test run (starting a JVM costs seconds)."""
@@ -83,8 +91,23 @@ def spark(config: RankctConfig):
 
     os.environ.setdefault("RANKCT_SPARK_TMP", str(config.home / "spark-tmp"))
     session = get_spark(config.spark, app_name="rankct-tests")
+    _SESSION_JVM.append(session.sparkContext._gateway.proc)
     yield session
+    _SESSION_JVM.clear()
     session.stop()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """A failed test whose worker's Spark JVM has exited says how it exited (a signal, an exit
+    status, the JVM's own crash file, the memory left), once: the cause of the cascade."""
+    outcome = yield
+    report = outcome.get_result()
+    if not report.failed or not _SESSION_JVM or _SESSION_JVM[0].poll() is None:
+        return
+    from tests.jvm_report import jvm_exit_report
+
+    report.sections.append(("Spark JVM", jvm_exit_report(_SESSION_JVM.pop())))
 
 
 @pytest.fixture(scope="session")
