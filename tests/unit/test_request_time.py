@@ -110,3 +110,27 @@ def test_arrow_matrix_of_a_scoring_task_equals_the_pandas_matrix() -> None:
     full = rows.iloc[[0, 2]].reset_index(drop=True)
     np.testing.assert_array_equal(arrow_feature_matrix(_arrow_batch(full, names), names),
                                   feature_matrix(add_request_features(full.copy()), names))
+
+
+def test_query_matches_per_distinct_pair_equal_the_row_by_row_answer() -> None:
+    """The matches are computed once per distinct (query, category or brand) pair: the same
+    answers as matching each row, whatever mixes of case, None and NaN the rows hold."""
+    rng = np.random.default_rng(3)
+    queries = np.array(["Kalo dresses", "vintage DRESSES", "kalo", "shoes", "", None, np.nan,
+                        "kalomira tops", "Tops Kalo"], dtype=object)
+    names = np.array(["dresses", "Kalo", "kalo", "tops", None, np.nan, "Shoes", ""], dtype=object)
+    query = pd.Series(queries[rng.integers(0, len(queries), 2000)],
+                      index=rng.permutation(np.arange(5000, 7000)))
+    name = pd.Series(names[rng.integers(0, len(names), 2000)], index=query.index)
+
+    def text(value: object) -> str:
+        return "" if value is None or value != value else str(value).lower()
+
+    category = [int(bool(text(c)) and text(c) in text(q)) for q, c in zip(query, name)]
+    brand = [int(bool(text(b)) and text(b) in text(q).split()) for q, b in zip(query, name)]
+    for match, expected in ((query_category_match(query, name), category),
+                            (query_brand_match(query, name), brand)):
+        assert match.tolist() == expected and 0 < sum(expected) < len(expected)
+        assert match.dtype == "int64" and match.index.equals(query.index)
+    empty = pd.Series([], dtype=object)
+    assert query_brand_match(empty, empty).tolist() == []

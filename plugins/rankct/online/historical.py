@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
     from feast import FeatureStore
     from feast.infra.offline_stores.offline_store import RetrievalJob
     from pyspark.sql import DataFrame
+    from pyspark.sql.types import StructType
 
     from rankct.online.point_in_time import DailyView
 
@@ -51,10 +53,8 @@ def historical_features(store: FeatureStore, entity_df: Any, service: str,
 
 def _joined_frame(entity_df: DataFrame, views: list[DailyView]) -> pd.DataFrame:
     """The frame Feast's query would hand over for ``entity_df`` and ``views``: the joined
-    Arrow table converted to pandas as PySpark's ``toPandas`` converts a result (integer
-    columns with nulls as floats, timestamps in the session's time zone)."""
+    Arrow table converted to pandas as PySpark's ``toPandas`` converts a result."""
     from pyspark.sql import types as T
-    from pyspark.sql.pandas.conversion import _convert_arrow_table_to_pandas
     from pyspark.sql.pandas.types import from_arrow_type
 
     from rankct.online.point_in_time import point_in_time_join
@@ -64,5 +64,30 @@ def _joined_frame(entity_df: DataFrame, views: list[DailyView]) -> pd.DataFrame:
     fields = [*schema.fields, *[T.StructField(name, from_arrow_type(table.schema.field(name).type))
                                 for view in views for name in view.features]]
     timezone = entity_df.sparkSession.conf.get("spark.sql.session.timeZone")
-    return _convert_arrow_table_to_pandas(table, T.StructType(fields), timezone=timezone,
-                                          struct_handling_mode="legacy", date_as_object=True)
+    return spark_pandas_frame(table, T.StructType(fields), timezone)
+
+
+def spark_pandas_frame(table: pa.Table, schema: StructType, timezone: str) -> pd.DataFrame:
+    """``table`` as PySpark's ``toPandas`` converts a result of ``schema`` (integer columns with
+    nulls as floats, timestamps in the session's ``timezone``, dates as objects).
+
+    PySpark converts column by column and joins the columns with ``pd.concat``, which copies
+    every float column into one block: 2.4 to 5.7 s of a medium day's million rows. The double
+    columns (most of a feature frame) need none of its corrections and come from one Arrow
+    conversion instead (0.5 s); the others still take PySpark's way."""
+    import pandas as pd
+    from pyspark.sql import types as T
+    from pyspark.sql.pandas.conversion import _convert_arrow_table_to_pandas
+
+    def spark_way(part: pa.Table, fields: list[T.StructField]) -> pd.DataFrame:
+        return _convert_arrow_table_to_pandas(part, T.StructType(fields), timezone=timezone,
+                                              struct_handling_mode="legacy", date_as_object=True)
+
+    doubles = [i for i, f in enumerate(schema.fields) if isinstance(f.dataType, T.DoubleType)]
+    if not doubles or len(set(schema.names)) < len(schema.names):
+        return spark_way(table, schema.fields)
+    others = [i for i in range(len(schema.fields)) if i not in set(doubles)]
+    parts = [spark_way(table.select(others), [schema.fields[i] for i in others])] if others else []
+    parts.append(table.select(doubles).to_pandas(coerce_temporal_nanoseconds=True,
+                                                 date_as_object=True))
+    return pd.concat(parts, axis="columns", copy=False)[schema.names]
