@@ -124,7 +124,7 @@ def test_query_matches_per_distinct_pair_equal_the_row_by_row_answer() -> None:
     name = pd.Series(names[rng.integers(0, len(names), 2000)], index=query.index)
 
     def text(value: object) -> str:
-        return "" if value is None or value != value else str(value).lower()
+        return "" if pd.isna(value) else str(value).lower()
 
     category = [int(bool(text(c)) and text(c) in text(q)) for q, c in zip(query, name)]
     brand = [int(bool(text(b)) and text(b) in text(q).split()) for q, b in zip(query, name)]
