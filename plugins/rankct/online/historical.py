@@ -86,7 +86,7 @@ def spark_pandas_frame(table: pa.Table, schema: StructType, timezone: str) -> pd
     doubles = [i for i, f in enumerate(schema.fields) if isinstance(f.dataType, T.DoubleType)]
     if not doubles or len(set(schema.names)) < len(schema.names):
         return spark_way(table, schema.fields)
-    others = [i for i in range(len(schema.fields)) if i not in set(doubles)]
+    others = sorted(set(range(len(schema.fields))) - set(doubles))
     parts = [spark_way(table.select(others), [schema.fields[i] for i in others])] if others else []
     parts.append(table.select(doubles).to_pandas(coerce_temporal_nanoseconds=True,
                                                  date_as_object=True))

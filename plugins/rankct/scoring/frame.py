@@ -86,15 +86,12 @@ def add_request_features(rows: pd.DataFrame, query: str = BATCH_QUERY) -> pd.Dat
         rows["price"], rows["user_median_purchase_price_30d"]).to_numpy()
     # Tables written before the brand and size features lack their inputs: a model that needs
     # them is refused by check_columns, one that does not is scored as before.
-    # One query for the whole batch: match each distinct category once (the function loops in
-    # Python per row) and spread the answers back, the same values at a fraction of the time.
-    for name, column, match_of in (
-            ("query_category_match", "item_category", request_time.query_category_match),
-            ("query_brand_match", "item_brand", request_time.query_brand_match)):
-        codes, values = pd.factorize(rows[column], use_na_sentinel=False)
-        match = match_of(pd.Series(query, index=range(len(values)), dtype="object"),
-                         pd.Series(values))
-        rows[name] = match.to_numpy()[codes]
+    # One query for the whole batch; the functions match each distinct (query, name) pair once.
+    queries = pd.Series(query, index=rows.index, dtype="object")
+    rows["query_category_match"] = request_time.query_category_match(
+        queries, rows["item_category"]).to_numpy()
+    rows["query_brand_match"] = request_time.query_brand_match(
+        queries, rows["item_brand"]).to_numpy()
     if {"item_size", "user_top_size"} <= set(rows.columns):
         rows["size_fit"] = request_time.size_fit(rows["item_size"],
                                                  rows["user_top_size"]).to_numpy()

@@ -120,16 +120,15 @@ class FeatureLookup:
         self._median = np.concatenate([users[median].to_numpy(np.float64, na_value=np.nan),
                                        np.full(len(others) + 1, np.nan)]) \
             if "price_to_user_median" in names else None
-        # One query for every pair: a match is the item's, computed once per category or brand.
+        # One query for every pair: a match is the item's (the functions match each distinct
+        # category or brand once).
         self._match: dict[str, np.ndarray] = {}
+        queries = pd.Series(query, index=items.index, dtype="object")
         for name, column, match_of in (
                 ("query_category_match", "item_category", request_time.query_category_match),
                 ("query_brand_match", "item_brand", request_time.query_brand_match)):
             if name in names:
-                codes, values = pd.factorize(items[column], use_na_sentinel=False)
-                match = match_of(pd.Series(query, index=range(len(values)), dtype="object"),
-                                 pd.Series(values))
-                self._match[name] = match.to_numpy(np.float32)[codes]
+                self._match[name] = match_of(queries, items[column]).to_numpy(np.float32)
         # Sizes as object arrays (strings or None), the user's padded like the median.
         self._sizes = (items["item_size"].to_numpy(object),
                        np.concatenate([users["user_top_size"].to_numpy(object),
